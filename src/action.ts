@@ -1,0 +1,69 @@
+// The GitHub Action: inputs -> Config -> mode -> outputs and job summary. The only place that calls setFailed.
+import * as core from '@actions/core';
+import { buildConfig } from './config.js';
+import { onCancel } from './context.js';
+import { describeError } from './errors.js';
+import { INPUTS, type InputName } from './inputs.js';
+import { Secrets, type Logger } from './logger.js';
+import { runMode } from './run.js';
+import type { Reporter } from './report/reporter.js';
+
+class ActionLogger implements Logger {
+  constructor(private readonly secrets: Secrets) {}
+  info(m: string): void {
+    core.info(this.secrets.scrub(m));
+  }
+  warning(m: string): void {
+    core.warning(this.secrets.scrub(m));
+  }
+  error(m: string): void {
+    core.error(this.secrets.scrub(m));
+  }
+  debug(m: string): void {
+    core.debug(this.secrets.scrub(m));
+  }
+  group<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    return core.group(this.secrets.scrub(name), fn);
+  }
+}
+
+class ActionReporter implements Reporter {
+  constructor(private readonly secrets: Secrets) {}
+  output(name: Parameters<Reporter['output']>[0], value: string | number | boolean): void {
+    core.setOutput(name, this.secrets.scrub(String(value)));
+  }
+  async summary(markdown: string): Promise<void> {
+    if (!process.env.GITHUB_STEP_SUMMARY) return;
+    await core.summary.addRaw(this.secrets.scrub(markdown), true).write();
+  }
+}
+
+export async function runAction(): Promise<void> {
+  const secrets = new Secrets();
+  // Mask secret inputs before anything else can print them.
+  for (const spec of INPUTS) {
+    if ('secret' in spec && spec.secret) {
+      const v = core.getInput(spec.name);
+      if (v) core.setSecret(v);
+      secrets.add(v);
+    }
+  }
+  const logger = new ActionLogger(secrets);
+  try {
+    const config = buildConfig((name: InputName) => {
+      const v = core.getInput(name);
+      return v === '' ? undefined : v;
+    });
+    for (const s of [...config.secrets, config.source.password]) {
+      if (!s) continue;
+      secrets.add(s);
+      for (const form of secrets.list()) core.setSecret(form);
+    }
+    await runMode({ config, logger, reporter: new ActionReporter(secrets), onCancel });
+  } catch (err) {
+    core.setFailed(secrets.scrub(describeError(err)));
+    if (!(err instanceof Error) || !['BackupError', 'ConfigurationError'].includes(err.name)) {
+      core.debug(secrets.scrub(err instanceof Error ? (err.stack ?? err.message) : String(err)));
+    }
+  }
+}

@@ -1,0 +1,163 @@
+// The manifest: written last, it is what makes an archive a backup. It records what the archive holds (exact,
+// from the dump's snapshot) and how to check it; it holds no data values and no secrets.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { BackupError } from '../errors.js';
+import type { ExtensionInfo, IndexInfo, KnnCheck, SequenceInfo, TableInfo } from '../postgres/inventory.js';
+
+export const MANIFEST_VERSION = 1;
+export const TOOL_NAME = 'pgvector-backup';
+
+export type Format = 'custom' | 'plain' | 'directory';
+export type CompressionMethod = 'gzip' | 'zstd' | 'none';
+
+export interface ArchiveFile {
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+export interface Verification {
+  level: 'quick' | 'full';
+  ok: boolean;
+  at: string;
+  checks: string[];
+  failure?: string;
+  restoreSeconds?: number;
+  indexBuildSeconds?: number;
+  mismatches?: number;
+  target?: string;
+}
+
+export interface Manifest {
+  manifestVersion: number;
+  tool: { name: string; version: string };
+  name: string;
+  /** ISO 8601, UTC. Retention and "latest" order by this, never by file name. */
+  createdAt: string;
+  database: string;
+  server: { version: string; versionNum: number; pgvectorVersion: string | null };
+  pgDump: { version: string; major: number };
+  format: Format;
+  compression: {
+    method: CompressionMethod;
+    level: number | null;
+    /** pg_dump: inside the archive; stream: a layer around it (gzip/zstd file); none. */
+    applied: 'pg_dump' | 'stream' | 'none';
+  };
+  archive: {
+    /** File or directory name, relative to the manifest. */
+    file: string;
+    size: number;
+    /** Of the bytes as stored; for a directory, of its sorted "sha256  path" lines. */
+    sha256: string;
+    /** Bytes pg_dump wrote (before stream compression). */
+    dumpBytes: number;
+    files?: ArchiveFile[];
+  };
+  durationSeconds: number;
+  totals: { tables: number; rows: number; vectors: number };
+  extensions: ExtensionInfo[];
+  tables: TableInfo[];
+  indexes: IndexInfo[];
+  sequences: SequenceInfo[];
+  largeObjects: number;
+  roles: string[];
+  knn: KnnCheck | null;
+  verification: Verification | null;
+}
+
+/** `<db>_YYYYMMDD_HHMMSS`, the old kit's naming; the database part keeps only file-name-safe characters. */
+export function backupName(database: string, at: Date): string {
+  const safe = database.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^\.+/, '_') || 'db';
+  const p = (n: number): string => String(n).padStart(2, '0');
+  const stamp = `${at.getUTCFullYear()}${p(at.getUTCMonth() + 1)}${p(at.getUTCDate())}_${p(at.getUTCHours())}${p(at.getUTCMinutes())}${p(at.getUTCSeconds())}`;
+  return `${safe}_${stamp}`;
+}
+
+/** The file-name prefix of a database's backups (for listing only that database's). */
+export function namePrefix(database: string): string {
+  return backupName(database, new Date(0)).replace(/_19700101_000000$/, '_');
+}
+
+export function archiveSuffix(format: Format, compression: { method: CompressionMethod; applied: string }): string {
+  if (format === 'directory') return '.dir';
+  const base = format === 'custom' ? '.dump' : '.sql';
+  if (compression.applied !== 'stream') return base;
+  return base + (compression.method === 'gzip' ? '.gz' : '.zst');
+}
+
+export function manifestPathFor(dir: string, name: string): string {
+  return path.join(dir, `${name}.json`);
+}
+
+/** Writes the manifest under a temporary name and renames it into place: readers see all of it or nothing. */
+export async function writeManifest(dir: string, manifest: Manifest): Promise<string> {
+  const final = manifestPathFor(dir, manifest.name);
+  const tmp = `${final}.partial`;
+  const fh = await fs.open(tmp, 'w', 0o644);
+  try {
+    await fh.writeFile(JSON.stringify(manifest, null, 2) + '\n');
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fs.rename(tmp, final);
+  return final;
+}
+
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/** Parses and checks a manifest; every problem is a BackupError naming the file and the fix. */
+export function parseManifest(text: string, file: string): Manifest {
+  const where = path.basename(file);
+  if (text.trim() === '') throw new BackupError(`Manifest ${where} is empty`, 'The backup is incomplete; use another backup or run a new one');
+  let m: unknown;
+  try {
+    m = JSON.parse(text);
+  } catch (err) {
+    throw new BackupError(`Manifest ${where} is not valid JSON (${(err as Error).message})`, 'The backup is incomplete or damaged; use another backup or run a new one');
+  }
+  const problems: string[] = [];
+  const obj = m as Partial<Manifest>;
+  if (typeof m !== 'object' || m === null) problems.push('not an object');
+  else {
+    if (obj.tool?.name !== TOOL_NAME) problems.push('tool.name');
+    if (typeof obj.manifestVersion !== 'number' || obj.manifestVersion > MANIFEST_VERSION) problems.push('manifestVersion');
+    if (typeof obj.name !== 'string' || !obj.name || /[/\\\0\n]|\.\./.test(obj.name)) problems.push('name');
+    if (typeof obj.createdAt !== 'string' || Number.isNaN(Date.parse(obj.createdAt))) problems.push('createdAt');
+    if (typeof obj.database !== 'string') problems.push('database');
+    if (!['custom', 'plain', 'directory'].includes(obj.format as string)) problems.push('format');
+    if (!obj.compression || !['gzip', 'zstd', 'none'].includes(obj.compression.method)) problems.push('compression');
+    const a = obj.archive;
+    if (!a || typeof a.file !== 'string' || !a.file || /[/\\\0\n]|^\.\.?$/.test(a.file)) problems.push('archive.file');
+    if (!a || !Number.isSafeInteger(a.size) || a.size < 0) problems.push('archive.size');
+    if (!a || typeof a.sha256 !== 'string' || !SHA256.test(a.sha256)) problems.push('archive.sha256');
+    if (a?.files && (!Array.isArray(a.files) || a.files.some((f) => typeof f.path !== 'string' || /(^|[/\\])\.\.([/\\]|$)|^\//.test(f.path) || !SHA256.test(f.sha256)))) problems.push('archive.files');
+    if (!Array.isArray(obj.tables)) problems.push('tables');
+    if (!Array.isArray(obj.extensions)) problems.push('extensions');
+    if (!Array.isArray(obj.indexes)) problems.push('indexes');
+    if (!Array.isArray(obj.sequences)) problems.push('sequences');
+  }
+  if (problems.length) {
+    throw new BackupError(`Manifest ${where} is invalid (${problems.join(', ')})`, 'The backup cannot be trusted; use another backup or run a new one');
+  }
+  const out = m as Manifest;
+  out.knn ??= null;
+  out.verification ??= null;
+  out.roles ??= [];
+  out.largeObjects ??= 0;
+  return out;
+}
+
+export async function readManifest(file: string): Promise<Manifest> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new BackupError(`Manifest ${path.basename(file)} is missing`, 'A backup without a manifest is incomplete; use another backup or run a new one', { cause: err });
+    throw new BackupError(`Cannot read manifest ${file}: ${(err as Error).message}`, 'Check the file\'s permissions', { cause: err });
+  }
+  return parseManifest(text, file);
+}

@@ -1,0 +1,220 @@
+// Quick verification, cheapest first: the manifest matches the file (size, sha256 of every stored byte), the
+// whole stream decompresses to the size pg_dump wrote, and the structure is complete (pg_restore --list has
+// TABLE DATA for every table and the extensions; a plain dump has its header, its completion footer and a COPY
+// for every table). One read of the archive does the hashing, decompression and plain-text checks.
+import { createReadStream, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { PassThrough, Writable, type Duplex, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { BackupError } from '../errors.js';
+import { describeExit, lastLines, spawnCommand, Tail, waitForExit } from '../exec.js';
+import { toolCommand, type PgTools } from '../postgres/tools.js';
+import type { Manifest } from './manifest.js';
+import { decompressor, formatBytes, hashDirectory, Meter } from './pipeline.js';
+
+export interface QuickResult {
+  checks: string[];
+}
+
+const PLAIN_HEADER = '-- PostgreSQL database dump';
+const PLAIN_FOOTER = '-- PostgreSQL database dump complete';
+
+/** Scans decompressed plain SQL for its header, footer, COPY targets and matview refreshes, in bounded memory. */
+export class PlainScanner extends Writable {
+  head = '';
+  tail = '';
+  readonly copies = new Set<string>();
+  readonly refreshes = new Set<string>();
+  private pending = '';
+  private pendingTruncated = false;
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
+    if (this.head.length < 256) this.head += chunk.subarray(0, 256).toString('utf8');
+    this.tail = (this.tail + chunk.subarray(Math.max(0, chunk.length - 512)).toString('latin1')).slice(-512);
+    let pos = 0;
+    while (pos < chunk.length) {
+      const nl = chunk.indexOf(10, pos);
+      const end = nl === -1 ? chunk.length : nl;
+      // Only the first bytes of a line matter (COPY / REFRESH statements); data lines can be huge.
+      if (!this.pendingTruncated) {
+        const room = 4096 - this.pending.length;
+        const take = Math.min(room, end - pos);
+        this.pending += chunk.subarray(pos, pos + take).toString('utf8');
+        if (end - pos > take) this.pendingTruncated = true;
+      }
+      if (nl === -1) break;
+      this.line(this.pending);
+      this.pending = '';
+      this.pendingTruncated = false;
+      pos = nl + 1;
+    }
+    cb();
+  }
+
+  override _final(cb: () => void): void {
+    if (this.pending) this.line(this.pending);
+    cb();
+  }
+
+  private line(l: string): void {
+    if (l.startsWith('COPY ')) {
+      const m = /^COPY (.+?) (\(|FROM )/.exec(l);
+      if (m) this.copies.add(normalizeQualified(m[1]!));
+    } else if (l.startsWith('REFRESH MATERIALIZED VIEW ')) {
+      this.refreshes.add(normalizeQualified(l.slice('REFRESH MATERIALIZED VIEW '.length).replace(/;\s*$/, '')));
+    }
+  }
+}
+
+/** `public."My Table"` -> `public.My Table` (for comparison with the manifest's names). */
+export function normalizeQualified(s: string): string {
+  const parts: string[] = [];
+  let i = 0;
+  while (i < s.length) {
+    if (s[i] === '"') {
+      let j = i + 1;
+      let out = '';
+      while (j < s.length) {
+        if (s[j] === '"' && s[j + 1] === '"') {
+          out += '"';
+          j += 2;
+        } else if (s[j] === '"') break;
+        else out += s[j++];
+      }
+      parts.push(out);
+      i = j + 1;
+    } else {
+      const dot = s.indexOf('.', i);
+      const end = dot === -1 ? s.length : dot;
+      parts.push(s.slice(i, end));
+      i = end;
+    }
+    if (s[i] === '.') i++;
+  }
+  return parts.join('.');
+}
+
+function fail(name: string, check: string, hint = 'The backup is damaged or incomplete; use another backup and run a new one'): never {
+  throw new BackupError(`Backup ${name} failed the ${check} check`, hint);
+}
+
+/** Runs every quick check; throws a BackupError naming the backup and the failed check. */
+export async function quickVerify(manifest: Manifest, archivePath: string, tools: PgTools | undefined): Promise<QuickResult> {
+  const name = manifest.name;
+  const checks: string[] = [];
+  const st = await fs.stat(archivePath).catch(() => undefined);
+  if (!st) fail(name, `archive exists (${path.basename(archivePath)} is missing)`);
+
+  if (manifest.format === 'directory') {
+    if (!st.isDirectory()) fail(name, 'archive is a directory');
+    const h = await hashDirectory(archivePath);
+    const expected = new Map((manifest.archive.files ?? []).map((f) => [f.path, f]));
+    for (const f of h.files) {
+      const e = expected.get(f.path);
+      if (!e) fail(name, `file list (unexpected file ${f.path})`);
+      if (e.size !== f.size || e.sha256 !== f.sha256) fail(name, `sha256 of ${f.path}`);
+      expected.delete(f.path);
+    }
+    if (expected.size) fail(name, `file list (missing ${[...expected.keys()].join(', ')})`);
+    if (h.size !== manifest.archive.size) fail(name, `size (${h.size} bytes, manifest says ${manifest.archive.size})`);
+    if (h.sha256 !== manifest.archive.sha256) fail(name, 'sha256');
+    checks.push(`size ${formatBytes(h.size)} and sha256 of ${h.files.length} files match the manifest`);
+  } else {
+    if (!st.isFile()) fail(name, 'archive is a file');
+    if (st.size !== manifest.archive.size) fail(name, `size (${st.size} bytes, manifest says ${manifest.archive.size})`);
+    const stored = new Meter(true);
+    const stages: Array<Readable | Duplex | Writable> = [createReadStream(archivePath, { highWaterMark: 1 << 20 }), stored];
+    const dec = manifest.compression.applied === 'stream' ? decompressor(manifest.compression.method) : undefined;
+    const plain = new Meter(false);
+    if (dec) stages.push(dec);
+    stages.push(plain);
+    const scanner = manifest.format === 'plain' ? new PlainScanner() : undefined;
+    const magic = new PassThrough();
+    let first = Buffer.alloc(0);
+    if (scanner) stages.push(scanner);
+    else {
+      magic.on('data', (d: Buffer) => {
+        if (first.length < 5) first = Buffer.concat([first, d.subarray(0, 5)]);
+      });
+      stages.push(magic, new Writable({ write: (_c, _e, cb) => cb() }));
+    }
+    try {
+      await (pipeline as (...s: unknown[]) => Promise<void>)(...stages);
+    } catch (err) {
+      fail(name, `decompression (${(err as Error).message})`);
+    }
+    if (stored.digest() !== manifest.archive.sha256) fail(name, 'sha256 (the archive differs from what was written)');
+    checks.push(`size ${formatBytes(st.size)} and sha256 match the manifest`);
+    if (dec) {
+      if (plain.bytes !== manifest.archive.dumpBytes) fail(name, `decompression (${plain.bytes} bytes, pg_dump wrote ${manifest.archive.dumpBytes})`);
+      checks.push(`decompresses to ${formatBytes(plain.bytes)}, the size pg_dump wrote`);
+    }
+    if (scanner) {
+      if (!scanner.head.startsWith('--\n' + PLAIN_HEADER) && !scanner.head.includes(PLAIN_HEADER)) fail(name, 'plain dump header');
+      if (!scanner.tail.includes(PLAIN_FOOTER)) fail(name, 'plain dump footer (the dump is truncated)');
+      const missing = manifest.tables
+        .filter((t) => t.hasData && t.kind !== 'materialized view')
+        .filter((t) => !scanner.copies.has(`${t.schema}.${t.name}`))
+        .map((t) => `${t.schema}.${t.name}`);
+      const missingMv = manifest.tables.filter((t) => t.hasData && t.kind === 'materialized view' && !scanner.refreshes.has(`${t.schema}.${t.name}`));
+      if (missing.length || missingMv.length) fail(name, `structure (no data for ${[...missing, ...missingMv.map((t) => `${t.schema}.${t.name}`)].slice(0, 5).join(', ')})`);
+      checks.push(`plain dump header and completion footer present; COPY for all ${manifest.tables.filter((t) => t.hasData).length} tables with data`);
+    } else if (first.subarray(0, 5).toString('latin1') !== 'PGDMP') {
+      fail(name, 'archive header (not a pg_dump custom archive)');
+    }
+  }
+
+  if (manifest.format !== 'plain') {
+    if (!tools) throw new Error('pg_restore is needed for the structure check');
+    const toc = await restoreList(manifest, archivePath, tools);
+    const missing: string[] = [];
+    for (const t of manifest.tables) {
+      if (!t.hasData) continue;
+      const entry = t.kind === 'materialized view' ? 'MATERIALIZED VIEW DATA' : 'TABLE DATA';
+      if (!tocHas(toc, entry, t.schema, t.name)) missing.push(`${t.schema}.${t.name}`);
+    }
+    for (const e of manifest.extensions) {
+      if (e.name === 'plpgsql') continue;
+      if (!new RegExp(`\\bEXTENSION - ${escapeRe(e.name)}\\b`).test(toc)) missing.push(`extension ${e.name}`);
+    }
+    if (missing.length) fail(name, `structure (pg_restore --list lacks ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ' ...' : ''})`);
+    checks.push(`pg_restore --list: data for all ${manifest.tables.filter((t) => t.hasData).length} tables, ${manifest.extensions.filter((e) => e.name !== 'plpgsql').length} extensions`);
+  }
+  return { checks };
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+function tocHas(toc: string, entry: string, schema: string, name: string): boolean {
+  return toc.split('\n').some((l) => {
+    const i = l.indexOf(` ${entry} ${schema} ${name} `);
+    return i > 0 && l.slice(0, i).includes(';');
+  });
+}
+
+/** pg_restore --list of the archive (decompressing a stream-compressed one into pg_restore's stdin). */
+async function restoreList(manifest: Manifest, archivePath: string, tools: PgTools): Promise<string> {
+  const streamed = manifest.compression.applied === 'stream';
+  const args = ['--list', `--format=${manifest.format}`];
+  if (!streamed) args.push(archivePath);
+  const cmd = toolCommand(tools, 'pg_restore', args, process.env, streamed ? [] : [path.dirname(archivePath)]);
+  const child = spawnCommand(cmd, [streamed ? 'pipe' : 'ignore', 'pipe', 'pipe']);
+  let out = '';
+  const err = new Tail();
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => err.push(d));
+  const exited = waitForExit(child);
+  if (streamed) {
+    const dec = decompressor(manifest.compression.method)!;
+    // pg_restore --list stops reading after the table of contents: a closed pipe then is expected.
+    child.stdin!.on('error', () => undefined);
+    await pipeline(createReadStream(archivePath), dec, child.stdin!).catch(() => undefined);
+  }
+  const { code, signal } = await exited;
+  if (code !== 0) {
+    throw new BackupError(`Backup ${manifest.name} failed the structure check: ${describeExit('pg_restore --list', code, signal)}: ${lastLines(err.toString())}`, 'The archive is damaged; use another backup and run a new one');
+  }
+  return out;
+}

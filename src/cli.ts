@@ -1,0 +1,235 @@
+// The CLI: argv + environment (+ .env) -> the same Config -> the same modes. Exit codes: 0 ok, 1 failure,
+// 2 usage or configuration error. Flags mirror the action's inputs (--backup-dir), plus the old kit's spellings
+// (--retention 14, --list, --verify, --test-restore, --all) and environment (BACKUP_DIR, BACKUP_RETENTION_DAYS, DB_NAME).
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { buildConfig, type InputGetter } from './config.js';
+import { onCancel } from './context.js';
+import { ConfigurationError, describeError, exitCodeFor } from './errors.js';
+import { INPUTS, MODES, OUTPUTS, type InputName, type Mode, type OutputName } from './inputs.js';
+import { ConsoleLogger, Secrets } from './logger.js';
+import type { Reporter } from './report/reporter.js';
+import { runMode } from './run.js';
+import { VERSION } from './version.js';
+
+const COMMANDS: Record<Mode | 'demo', string> = {
+  backup: 'Dump the database from one snapshot, write the manifest, verify, apply retention.',
+  verify: 'Check a backup (latest, a name or a path; --all for every one): checksum, decompression, structure.',
+  'test-restore': 'Restore a backup into a throwaway database and compare it with its manifest.',
+  list: "List this database's backups in backup-dir.",
+  prune: 'Apply retention to backup-dir (a dry run unless --dry-run false).',
+  demo: 'Start a throwaway pgvector cluster with sample data and run the bundled action on it.',
+};
+
+/** Which inputs each command reads (for --help). */
+const COMMAND_INPUTS: Record<Mode, InputName[]> = {
+  backup: ['database-url', 'backup-dir', 'format', 'compression', 'compression-level', 'verify', 'test-restore-url', 'create-roles', 'retention-days', 'keep-min', 'keep-daily', 'keep-weekly', 'keep-monthly', 'keep-yearly', 'jobs', 'lock-wait-timeout', 'pg-bin-dir', 'destination'],
+  verify: ['backup', 'all', 'backup-dir', 'database-url', 'pg-bin-dir'],
+  'test-restore': ['backup', 'backup-dir', 'database-url', 'test-restore-url', 'create-roles', 'jobs', 'pg-bin-dir'],
+  list: ['backup-dir', 'database-url'],
+  prune: ['backup-dir', 'database-url', 'dry-run', 'retention-days', 'keep-min', 'keep-daily', 'keep-weekly', 'keep-monthly', 'keep-yearly'],
+};
+
+export interface ParsedArgs {
+  command: Mode | 'demo' | 'help' | 'version';
+  inputs: Partial<Record<InputName, string>>;
+  json: boolean;
+  verbose: boolean;
+  help: boolean;
+}
+
+const OLD_KIT_COMMAND_FLAGS: Record<string, Mode> = { '--list': 'list', '--verify': 'verify', '--test-restore': 'test-restore' };
+
+/** Parses argv (without node and script). Pure; table-tested. */
+export function parseArgs(argv: string[]): ParsedArgs {
+  const out: ParsedArgs = { command: 'backup', inputs: {}, json: false, verbose: false, help: false };
+  let commandSet = false;
+  const positional: string[] = [];
+  const byFlag = new Map<string, (typeof INPUTS)[number]>();
+  for (const spec of INPUTS) {
+    byFlag.set(`--${spec.name}`, spec);
+    for (const a of 'aliases' in spec ? spec.aliases : []) byFlag.set(`--${a}`, spec);
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--help' || arg === '-h') {
+      out.help = true;
+      continue;
+    }
+    if (arg === '--version' || arg === '-V') {
+      out.command = 'version';
+      commandSet = true;
+      continue;
+    }
+    if (arg === '--json') {
+      out.json = true;
+      continue;
+    }
+    if (arg === '--verbose' || arg === '-v') {
+      out.verbose = true;
+      continue;
+    }
+    // --verify is both the old kit's command flag and the verify input (--verify quick): a level makes it the input.
+    if (arg in OLD_KIT_COMMAND_FLAGS && !(arg === '--verify' && /^(none|quick|full)$/.test(argv[i + 1] ?? ''))) {
+      out.command = OLD_KIT_COMMAND_FLAGS[arg]!;
+      commandSet = true;
+      continue;
+    }
+    if (arg.startsWith('--')) {
+      const eq = arg.indexOf('=');
+      const flag = eq === -1 ? arg : arg.slice(0, eq);
+      const spec = byFlag.get(flag);
+      if (!spec) throw new ConfigurationError(`Unknown option ${flag}; see pgvector-backup ${commandSet ? out.command + ' ' : ''}--help`);
+      let value: string | undefined = eq === -1 ? undefined : arg.slice(eq + 1);
+      if (value === undefined) {
+        const next = argv[i + 1];
+        const isBool = 'boolean' in spec && spec.boolean;
+        if (isBool && (next === undefined || !/^(true|false|yes|no|1|0|on|off)$/i.test(next))) value = 'true';
+        else {
+          if (next === undefined) throw new ConfigurationError(`Option ${flag} needs a value`);
+          value = next;
+          i++;
+        }
+      }
+      out.inputs[spec.name] = value;
+      continue;
+    }
+    if (!commandSet && (MODES as readonly string[]).concat(['demo', 'help']).includes(arg)) {
+      out.command = arg as ParsedArgs['command'];
+      commandSet = true;
+      continue;
+    }
+    positional.push(arg);
+  }
+  if (out.command === 'help') {
+    out.help = true;
+    out.command = 'backup';
+  }
+  if (positional.length) {
+    if (!['verify', 'test-restore'].includes(out.command) || positional.length > 1) {
+      throw new ConfigurationError(`Unexpected argument "${positional.join(' ')}"; see pgvector-backup --help`);
+    }
+    out.inputs.backup = positional[0]!;
+  }
+  return out;
+}
+
+/** Reads KEY=VALUE lines of a .env file (no expansion). Existing environment variables win. */
+export function parseDotEnv(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
+    if (!m) continue;
+    let v = m[2]!;
+    if ((v.startsWith('"') && v.endsWith('"')) || (v.startsWith("'") && v.endsWith("'"))) v = v.slice(1, -1);
+    else v = v.replace(/\s+#.*$/, '');
+    out[m[1]!] = v;
+  }
+  return out;
+}
+
+/** The environment the CLI works with: process env, then .env in the working directory, then the old kit's names. */
+export function cliEnvironment(env: NodeJS.ProcessEnv, cwd: string): NodeJS.ProcessEnv {
+  const merged: NodeJS.ProcessEnv = { ...env };
+  const file = path.join(cwd, '.env');
+  if (existsSync(file)) {
+    for (const [k, v] of Object.entries(parseDotEnv(readFileSync(file, 'utf8')))) if (merged[k] === undefined) merged[k] = v;
+  }
+  if (!merged.PGDATABASE && merged.DB_NAME) merged.PGDATABASE = merged.DB_NAME;
+  return merged;
+}
+
+export function usage(command?: Mode | 'demo'): string {
+  if (command && command !== 'demo') {
+    const lines = [`Usage: pgvector-backup ${command} [options]${command === 'verify' || command === 'test-restore' ? ' [BACKUP]' : ''}`, '', COMMANDS[command], '', 'Options:'];
+    for (const name of COMMAND_INPUTS[command]) {
+      const spec = INPUTS.find((i) => i.name === name)!;
+      const alias = 'aliases' in spec ? ` (also --${spec.aliases.join(', --')})` : '';
+      const env = 'env' in spec ? ` [env ${spec.env.join(', ')}]` : '';
+      const def = spec.default ? ` (default: ${spec.default})` : '';
+      lines.push(`  --${name}${alias}${env}`, `      ${spec.description}${def}`);
+    }
+    lines.push('', 'Connection: --database-url, else PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE (or DB_NAME), also from ./.env.', 'Global: --json (print outputs as JSON), --verbose, --help.');
+    return lines.join('\n');
+  }
+  return [
+    `pgvector-backup ${VERSION}: back up PostgreSQL + pgvector, prove every backup restores.`,
+    '',
+    'Usage: pgvector-backup <command> [options]',
+    '',
+    'Commands:',
+    ...Object.entries(COMMANDS).map(([c, d]) => `  ${c.padEnd(13)} ${d}`),
+    '',
+    'Run pgvector-backup <command> --help for its options. Exit codes: 0 ok, 1 failure, 2 usage or configuration error.',
+    'Old kit spellings: --list, --verify, --test-restore, --retention N, --all.',
+  ].join('\n');
+}
+
+class CliReporter implements Reporter {
+  readonly outputs: Partial<Record<OutputName, string>> = {};
+  readonly summaries: string[] = [];
+  constructor(private readonly secrets: Secrets) {}
+  output(name: OutputName, value: string | number | boolean): void {
+    this.outputs[name] = this.secrets.scrub(String(value));
+  }
+  async summary(markdown: string): Promise<void> {
+    this.summaries.push(this.secrets.scrub(markdown));
+  }
+}
+
+export interface CliIo {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+}
+
+export async function runCli(argv: string[], io: CliIo, demo?: () => Promise<number>): Promise<number> {
+  const secrets = new Secrets();
+  try {
+    const args = parseArgs(argv);
+    if (args.command === 'version') {
+      io.stdout(VERSION + '\n');
+      return 0;
+    }
+    if (args.help) {
+      io.stdout(usage(args.command === 'backup' && !argv.includes('backup') ? undefined : (args.command as Mode)) + '\n');
+      return 0;
+    }
+    if (args.command === 'demo') {
+      if (!demo) throw new ConfigurationError('demo is not available here');
+      return await demo();
+    }
+    const env = cliEnvironment(io.env, io.cwd);
+    const get: InputGetter = (name) => {
+      const v = args.inputs[name];
+      if (v !== undefined) return v;
+      const spec = INPUTS.find((i) => i.name === name)!;
+      for (const e of 'env' in spec ? spec.env : []) if (env[e]) return env[e];
+      return undefined;
+    };
+    const config = buildConfig((name) => (name === 'mode' ? args.command : get(name)), env);
+    for (const s of config.secrets) secrets.add(s);
+    const logger = new ConsoleLogger(secrets, args.verbose, (l) => io.stderr(l + '\n'));
+    const reporter = new CliReporter(secrets);
+    let failure: unknown;
+    try {
+      await runMode({ config, logger, reporter, onCancel });
+    } catch (err) {
+      failure = err;
+    }
+    if (args.json) io.stdout(JSON.stringify(reporter.outputs, null, 2) + '\n');
+    else if (config.mode === 'list' || config.mode === 'prune') io.stdout(reporter.summaries.join('\n'));
+    else for (const o of OUTPUTS) if (reporter.outputs[o.name] !== undefined) io.stdout(`${o.name}=${reporter.outputs[o.name]}\n`);
+    if (failure) throw failure;
+    return 0;
+  } catch (err) {
+    io.stderr(`error: ${secrets.scrub(describeError(err))}\n`);
+    if (!(err instanceof Error) || !['BackupError', 'ConfigurationError'].includes(err.name)) {
+      io.stderr(secrets.scrub(err instanceof Error ? (err.stack ?? '') : '') + '\n');
+    }
+    return exitCodeFor(err);
+  }
+}

@@ -1,0 +1,145 @@
+// One typed Config, built in one place from the inputs (action) or flags (CLI); bad values throw a
+// ConfigurationError whose message names the input and the fix.
+import os from 'node:os';
+import path from 'node:path';
+import type { CompressionMethod, Format } from './archive/manifest.js';
+import { ConfigurationError } from './errors.js';
+import { INPUTS, MODES, type InputName, type Mode } from './inputs.js';
+import { resolveConnection, type ConnInfo } from './postgres/connection.js';
+import type { RetentionPolicy } from './retention.js';
+
+export type VerifyLevel = 'none' | 'quick' | 'full';
+
+export interface Config {
+  mode: Mode;
+  /** The source connection, resolved like libpq (URL, then PG* environment, then defaults). */
+  source: ConnInfo;
+  /** True when a database was named (database-url or PGDATABASE): list/prune then show only its backups. */
+  databaseNamed: boolean;
+  destination: Array<'local'>;
+  backupDir: string;
+  format: Format;
+  compression: { method: CompressionMethod; level?: number };
+  verify: VerifyLevel;
+  backup: string;
+  all: boolean;
+  testRestoreUrl?: string;
+  createRoles: boolean;
+  retention: RetentionPolicy;
+  dryRun: boolean;
+  jobs: number;
+  lockWaitTimeout: string;
+  pgBinDir?: string;
+  /** Seconds between progress lines during long work. */
+  progressSeconds: number;
+  /** The environment children inherit (minus PG* settings, which come from `source`). */
+  env: NodeJS.ProcessEnv;
+  /** Secret values to mask: password, URLs. */
+  secrets: string[];
+}
+
+/** Returns the raw input, or undefined when absent or empty (absent and empty are the same to a runner). */
+export type InputGetter = (name: InputName) => string | undefined;
+
+export function inputDefault(name: InputName): string {
+  return INPUTS.find((i) => i.name === name)!.default;
+}
+
+function oneOf<T extends string>(name: InputName, value: string, allowed: readonly T[]): T {
+  const v = value.trim().toLowerCase();
+  if ((allowed as readonly string[]).includes(v)) return v as T;
+  throw new ConfigurationError(`Input ${name} must be one of ${allowed.join(', ')}; got "${value}"`);
+}
+
+export function parseBoolean(name: InputName, value: string): boolean {
+  const v = value.trim().toLowerCase();
+  if (['true', 'yes', '1', 'on'].includes(v)) return true;
+  if (['false', 'no', '0', 'off'].includes(v)) return false;
+  throw new ConfigurationError(`Input ${name} must be true or false; got "${value}"`);
+}
+
+export function parseWholeNumber(name: InputName, value: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const v = value.trim();
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
+    throw new ConfigurationError(`Input ${name} must be a whole number from ${min} to ${max}; got "${value}"`);
+  }
+  return Number(v);
+}
+
+/** A PostgreSQL interval that lock_timeout and pg_dump --lock-wait-timeout both accept. */
+export function parseTimeout(name: InputName, value: string): string {
+  const v = value.trim();
+  if (!/^\d+\s*(ms|s|min|h)?$/.test(v)) {
+    throw new ConfigurationError(`Input ${name} must be a duration such as 500ms, 60s, 5min or 1h; got "${value}"`);
+  }
+  return v.replace(/\s+/g, '');
+}
+
+export function buildConfig(get: InputGetter, env: NodeJS.ProcessEnv = process.env): Config {
+  const input = (name: InputName): string => get(name) ?? inputDefault(name);
+  const optional = (name: InputName): string | undefined => {
+    const v = get(name);
+    return v === undefined || v.trim() === '' ? undefined : v;
+  };
+
+  const mode = oneOf('mode', input('mode'), MODES);
+  const destination = input('destination')
+    .split(',')
+    .map((d) => d.trim())
+    .filter(Boolean)
+    .map((d) => {
+      if (d !== 'local') throw new ConfigurationError(`Input destination: "${d}" is not supported; use local`);
+      return d as 'local';
+    });
+  if (destination.length === 0) throw new ConfigurationError('Input destination is empty; use local');
+
+  const format = oneOf('format', input('format'), ['custom', 'plain', 'directory'] as const);
+  const method = oneOf('compression', input('compression'), ['gzip', 'zstd', 'none'] as const);
+  const levelText = optional('compression-level');
+  const compression: Config['compression'] = { method };
+  if (levelText !== undefined) {
+    if (method === 'none') throw new ConfigurationError('Input compression-level needs compression gzip or zstd');
+    compression.level = parseWholeNumber('compression-level', levelText, 1, method === 'gzip' ? 9 : 19);
+  }
+
+  const databaseUrl = optional('database-url');
+  const source = resolveConnection(databaseUrl, env);
+  const testRestoreUrl = optional('test-restore-url');
+  if (testRestoreUrl) resolveConnection(testRestoreUrl, {}, 'test-restore-url');
+
+  const backup = input('backup').trim();
+  if (/[\0\n\r]/.test(backup)) throw new ConfigurationError('Input backup must not contain newlines or NUL characters');
+
+  const jobsText = optional('jobs');
+  const config: Config = {
+    mode,
+    source,
+    databaseNamed: databaseUrl !== undefined || !!env.PGDATABASE,
+    destination,
+    backupDir: path.resolve(input('backup-dir')),
+    format,
+    compression,
+    verify: oneOf('verify', input('verify'), ['none', 'quick', 'full'] as const),
+    backup: backup || 'latest',
+    all: parseBoolean('all', input('all')),
+    createRoles: parseBoolean('create-roles', input('create-roles')),
+    retention: {
+      days: parseWholeNumber('retention-days', input('retention-days'), 0, 36500),
+      keepMin: parseWholeNumber('keep-min', input('keep-min'), 1, 100000),
+      daily: parseWholeNumber('keep-daily', input('keep-daily'), 0, 100000),
+      weekly: parseWholeNumber('keep-weekly', input('keep-weekly'), 0, 100000),
+      monthly: parseWholeNumber('keep-monthly', input('keep-monthly'), 0, 100000),
+      yearly: parseWholeNumber('keep-yearly', input('keep-yearly'), 0, 100000),
+    },
+    dryRun: parseBoolean('dry-run', input('dry-run')),
+    jobs: jobsText === undefined ? Math.max(1, os.availableParallelism()) : parseWholeNumber('jobs', jobsText, 1, 64),
+    lockWaitTimeout: parseTimeout('lock-wait-timeout', input('lock-wait-timeout')),
+    progressSeconds: env.PGVB_PROGRESS_SECONDS ? Number(env.PGVB_PROGRESS_SECONDS) || 10 : 10,
+    env,
+    secrets: [databaseUrl, testRestoreUrl, source.password].filter((s): s is string => !!s),
+  };
+  if (testRestoreUrl) config.testRestoreUrl = testRestoreUrl;
+  const pgBinDir = optional('pg-bin-dir');
+  if (pgBinDir) config.pgBinDir = path.resolve(pgBinDir);
+  return config;
+}

@@ -1,0 +1,41 @@
+import type { Config } from './config.js';
+import type { Logger } from './logger.js';
+import type { Reporter } from './report/reporter.js';
+
+/** What every mode gets: the settings, where to log, where outputs and the summary go. */
+export interface Context {
+  config: Config;
+  logger: Logger;
+  reporter: Reporter;
+  /** Registers cleanup to run if the process is interrupted (SIGINT/SIGTERM); returns the unregister function. */
+  onCancel: (fn: () => Promise<void> | void) => () => void;
+}
+
+const handlers = new Set<() => Promise<void> | void>();
+let installed = false;
+
+/** The entry points' onCancel: runs every registered cleanup on SIGINT/SIGTERM, then exits. */
+export function onCancel(fn: () => Promise<void> | void): () => void {
+  if (!installed) {
+    installed = true;
+    for (const [signal, code] of [
+      ['SIGINT', 130],
+      ['SIGTERM', 143],
+    ] as const) {
+      process.once(signal, () => {
+        void (async () => {
+          for (const h of [...handlers].reverse()) {
+            try {
+              await h();
+            } catch {
+              /* best effort while exiting */
+            }
+          }
+          process.exit(code);
+        })();
+      });
+    }
+  }
+  handlers.add(fn);
+  return () => handlers.delete(fn);
+}

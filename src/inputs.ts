@@ -1,0 +1,176 @@
+// Every input and output name is written here once. action.yml and the README's tables are generated from
+// this file (scripts/gen-action.mjs), the CLI derives its flags from it, and a test checks they agree.
+
+export interface InputSpec {
+  readonly name: string;
+  readonly description: string;
+  /** The default as the runner injects it; '' means "absent" (the code decides). */
+  readonly default: string;
+  /** Secret inputs are masked before anything is logged. */
+  readonly secret?: boolean;
+  /** Extra CLI spellings (the old shell kit's flags). */
+  readonly aliases?: readonly string[];
+  /** Environment variables the CLI reads when the flag is absent (the old kit's habits). */
+  readonly env?: readonly string[];
+  /** A CLI flag that takes no value. */
+  readonly boolean?: boolean;
+}
+
+export const INPUTS = [
+  {
+    name: 'mode',
+    description: 'What to do: backup | verify | test-restore | list | prune.',
+    default: 'backup',
+  },
+  {
+    name: 'database-url',
+    description:
+      'Connection URI of the database to back up (postgresql://user:pass@host:5432/db?sslmode=require). Secret. ' +
+      "When empty, libpq's PG* environment variables are used (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE).",
+    default: '',
+    secret: true,
+  },
+  {
+    name: 'destination',
+    description: 'Where backups are stored: local (the backup-dir on this machine).',
+    default: 'local',
+  },
+  {
+    name: 'backup-dir',
+    description: 'Directory that holds the backups and their manifests.',
+    default: 'backups/postgres',
+    env: ['BACKUP_DIR'],
+  },
+  {
+    name: 'format',
+    description:
+      'custom (pg_dump -Fc, restore with pg_restore) | plain (SQL, restore with psql) | directory (pg_dump -Fd, parallel with jobs).',
+    default: 'custom',
+  },
+  {
+    name: 'compression',
+    description:
+      'gzip | zstd | none. custom and directory archives use pg_dump\'s own compression where it supports the method ' +
+      '(zstd needs pg_dump 16+; otherwise the archive is streamed through zstd and gets a .zst suffix).',
+    default: 'gzip',
+  },
+  {
+    name: 'compression-level',
+    description: 'Compression level (gzip 1-9, default 6; zstd 1-19, default 3). Empty for the default.',
+    default: '',
+  },
+  {
+    name: 'verify',
+    description:
+      'After a backup: none | quick (checksum, decompression and structure) | full (quick + a test restore compared with the manifest).',
+    default: 'full',
+  },
+  {
+    name: 'backup',
+    description: 'For verify and test-restore: latest (newest complete backup of the database in backup-dir), a backup name, or a path.',
+    default: 'latest',
+  },
+  {
+    name: 'all',
+    description: 'For verify: check every backup in backup-dir instead of one.',
+    default: 'false',
+    boolean: true,
+  },
+  {
+    name: 'test-restore-url',
+    description:
+      'A server to test-restore into (for example a pgvector/pgvector service container). A uniquely named temporary ' +
+      'database is created there and dropped afterwards. Empty: a throwaway local cluster, else a Docker container. Secret.',
+    default: '',
+    secret: true,
+  },
+  {
+    name: 'create-roles',
+    description:
+      'Test restore: create the roles the dump references (NOLOGIN) and restore owners and grants, instead of --no-owner --no-acl.',
+    default: 'false',
+    boolean: true,
+  },
+  {
+    name: 'retention-days',
+    description: 'Delete this database\'s complete backups older than this many days after a successful backup (0 keeps all by age).',
+    default: '7',
+    aliases: ['retention'],
+    env: ['BACKUP_RETENTION_DAYS'],
+  },
+  {
+    name: 'keep-min',
+    description: 'Always keep at least this many newest complete backups, whatever their age.',
+    default: '1',
+  },
+  {
+    name: 'keep-daily',
+    description: 'Also keep the newest backup of each of the last N days.',
+    default: '0',
+  },
+  {
+    name: 'keep-weekly',
+    description: 'Also keep the newest backup of each of the last N ISO weeks.',
+    default: '0',
+  },
+  {
+    name: 'keep-monthly',
+    description: 'Also keep the newest backup of each of the last N months.',
+    default: '0',
+  },
+  {
+    name: 'keep-yearly',
+    description: 'Also keep the newest backup of each of the last N years.',
+    default: '0',
+  },
+  {
+    name: 'dry-run',
+    description: 'For prune: print what would be deleted without deleting. Set to false to delete.',
+    default: 'true',
+  },
+  {
+    name: 'jobs',
+    description: 'Parallel jobs for directory-format dumps and for pg_restore. Empty: the number of CPUs.',
+    default: '',
+  },
+  {
+    name: 'lock-wait-timeout',
+    description: 'How long to wait for a table lock held by another session before failing (PostgreSQL interval, e.g. 60s, 5min).',
+    default: '60s',
+  },
+  {
+    name: 'pg-bin-dir',
+    description: 'Directory with pg_dump, pg_restore and psql to prefer over those found on PATH and in the usual places.',
+    default: '',
+  },
+] as const satisfies readonly InputSpec[];
+
+export type InputName = (typeof INPUTS)[number]['name'];
+
+export interface OutputSpec {
+  readonly name: string;
+  readonly description: string;
+}
+
+export const OUTPUTS = [
+  { name: 'backup-name', description: 'Name of the backup (also the archive and manifest file stem).' },
+  { name: 'backup-path', description: 'Path of the archive file (or directory).' },
+  { name: 'manifest-path', description: 'Path of the manifest JSON.' },
+  { name: 'size-bytes', description: 'Size of the archive in bytes.' },
+  { name: 'sha256', description: 'SHA-256 of the archive as stored.' },
+  { name: 'duration-seconds', description: 'Seconds the dump took.' },
+  { name: 'tables', description: 'Number of tables in the backup.' },
+  { name: 'rows', description: 'Total rows in the backup (exact, from the dump\'s snapshot).' },
+  { name: 'vectors', description: 'Total non-null vector values in the backup.' },
+  { name: 'server-version', description: 'PostgreSQL server version of the source.' },
+  { name: 'pgvector-version', description: 'pgvector extension version in the source (empty when not installed).' },
+  { name: 'verified', description: 'true when the requested verification passed, else false.' },
+  { name: 'restore-seconds', description: 'Seconds the test restore took (all phases).' },
+  { name: 'index-build-seconds', description: 'Seconds the test restore spent in post-data (index builds, constraints).' },
+  { name: 'mismatches', description: 'Number of differences the test restore found against the manifest.' },
+] as const satisfies readonly OutputSpec[];
+
+export type OutputName = (typeof OUTPUTS)[number]['name'];
+
+export const MODES = ['backup', 'verify', 'test-restore', 'list', 'prune'] as const;
+export type Mode = (typeof MODES)[number];

@@ -1,0 +1,274 @@
+// mode: backup. One snapshot: a REPEATABLE READ READ ONLY transaction exports its snapshot, pg_dump dumps from
+// it while the same transaction records the inventory, so the manifest is exact for what the archive holds.
+// The archive is written under a temporary name, checksummed, renamed into place, and the manifest comes last.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import {
+  backupName,
+  manifestPathFor,
+  MANIFEST_VERSION,
+  TOOL_NAME,
+  writeManifest,
+  type Manifest,
+} from '../archive/manifest.js';
+import { hashDirectory, formatBytes, streamDump, withProgress, writeError, type DumpResult } from '../archive/pipeline.js';
+import { pgDumpArgs, planCompression } from '../archive/plan.js';
+import type { Context } from '../context.js';
+import { BackupError, ConfigurationError } from '../errors.js';
+import { describeExit, lastLines, run } from '../exec.js';
+import { connect, describeTarget, libpqEnv, poolerProblem, SAFE_SESSION_OPTIONS } from '../postgres/connection.js';
+import { listTables, lockTables, readInventory, readServerInfo, totals, type Inventory } from '../postgres/inventory.js';
+import { findClientTools, serverMajor, toolCommand } from '../postgres/tools.js';
+import { table } from '../report/reporter.js';
+import { VERSION } from '../version.js';
+import { applyRetention } from './prune.js';
+import { verifyOne } from './verify.js';
+import { testRestore } from './test-restore.js';
+import { deleteLocal, type LocalBackup } from '../storage/local.js';
+
+export interface BackupResult {
+  backup: LocalBackup;
+  verified: boolean;
+}
+
+export async function runBackup(ctx: Context): Promise<BackupResult> {
+  const { config, logger, reporter } = ctx;
+  const src = config.source;
+  const pooler = poolerProblem(src);
+  if (pooler) throw new ConfigurationError(pooler);
+
+  const client = await logger.group(`Connect to ${describeTarget(src)}`, async () => {
+    const c = await connect(src);
+    const info = await readServerInfo(c);
+    logger.info(`PostgreSQL ${info.serverVersion}, pgvector ${info.pgvectorVersion ?? 'not installed'}`);
+    if (!info.pgvectorVersion) logger.warning(`The vector extension is not installed in database ${info.database}; backing it up anyway`);
+    return c;
+  });
+
+  let partialPath: string | undefined;
+  let finalArchive: string | undefined;
+  let name = '';
+  let manifestWritten = false;
+  const unregister = ctx.onCancel(async () => {
+    if (partialPath) await fs.rm(partialPath, { recursive: true, force: true });
+  });
+  try {
+    const server = await readServerInfo(client);
+    const major = serverMajor(server.serverVersionNum);
+    const tools = await logger.group('Find pg_dump', () =>
+      findClientTools(major, { env: config.env, logger, ...(config.pgBinDir ? { pgBinDir: config.pgBinDir } : {}) }),
+    );
+    const plan = planCompression(config.format, config.compression.method, config.compression.level, tools.major);
+
+    await fs.mkdir(config.backupDir, { recursive: true }).catch((err: unknown) => {
+      throw writeError(err, path.join(config.backupDir, 'x'));
+    });
+    const createdAt = new Date();
+    name = await uniqueName(config.backupDir, backupName(server.database, createdAt));
+    const archiveFile = name + plan.suffix;
+    finalArchive = path.join(config.backupDir, archiveFile);
+    partialPath = `${finalArchive}.partial`;
+
+    const started = Date.now();
+    const { dump, inventory } = await logger.group(`Dump ${server.database} (${config.format}, ${plan.method}${plan.level !== null ? ' ' + plan.level : ''})`, async () => {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const snap = await client.query<{ s: string }>('SELECT pg_export_snapshot() AS s');
+      const snapshot = snap.rows[0]!.s;
+      const rels = await listTables(client);
+      await lockTables(client, rels, config.lockWaitTimeout);
+      logger.info(`Snapshot ${snapshot}: ${rels.length} tables locked (ACCESS SHARE)`);
+
+      const env = libpqEnv(src, config.env, SAFE_SESSION_OPTIONS);
+      env.PGAPPNAME = 'pgvector-backup pg_dump';
+      const args = pgDumpArgs({
+        format: config.format,
+        compression: plan,
+        snapshot,
+        lockWaitTimeout: config.lockWaitTimeout,
+        jobs: config.jobs,
+        ...(config.format === 'directory' ? { outputDir: partialPath! } : {}),
+      });
+      const mounts = tools.kind === 'docker' ? [config.backupDir] : [];
+      const command = toolCommand(tools, 'pg_dump', args, env, mounts);
+
+      const dumping =
+        config.format === 'directory'
+          ? dumpDirectory(ctx, command, partialPath!)
+          : streamDump({
+              command,
+              outFile: partialPath!,
+              ...(plan.applied === 'stream' ? { compression: { method: plan.method, level: plan.level ?? undefined } } : {}),
+              logger,
+              progressSeconds: config.progressSeconds,
+              name: 'pg_dump',
+            });
+      // The inventory runs in the snapshot's transaction while pg_dump works; if either fails, stop the other.
+      const counting = readInventory(client, {
+        tables: rels,
+        onProgress: (m) => logger.info(`  inventory: ${m}`),
+      });
+      const [d, inv] = await Promise.allSettled([dumping, counting]);
+      if (d.status === 'rejected') throw d.reason;
+      if (inv.status === 'rejected') throw inv.reason;
+      await client.query('COMMIT');
+      return { dump: d.value, inventory: inv.value };
+    });
+    const durationSeconds = (Date.now() - started) / 1000;
+
+    // Complete: move into place, then write the manifest, last.
+    await fs.rename(partialPath, finalArchive);
+    partialPath = undefined;
+    const t = totals(inventory);
+    const manifest: Manifest = {
+      manifestVersion: MANIFEST_VERSION,
+      tool: { name: TOOL_NAME, version: VERSION },
+      name,
+      createdAt: createdAt.toISOString(),
+      database: server.database,
+      server: { version: server.serverVersion, versionNum: server.serverVersionNum, pgvectorVersion: server.pgvectorVersion ?? null },
+      pgDump: { version: tools.version, major: tools.major },
+      format: config.format,
+      compression: { method: plan.method, level: plan.level, applied: plan.applied },
+      archive: {
+        file: archiveFile,
+        size: dump.size,
+        sha256: dump.sha256,
+        dumpBytes: dump.dumpBytes,
+        ...(dump.files ? { files: dump.files } : {}),
+      },
+      durationSeconds: round(durationSeconds),
+      totals: t,
+      ...inventoryFields(inventory),
+      verification: null,
+    };
+    const manifestPath = await writeManifest(config.backupDir, manifest);
+    manifestWritten = true;
+    logger.info(
+      `Backup ${name}: ${formatBytes(dump.size)} (${formatBytes(dump.dumpBytes)} dumped) in ${durationSeconds.toFixed(1)} s, ` +
+        `${t.tables} tables, ${t.rows} rows, ${t.vectors} vectors, sha256 ${dump.sha256}`,
+    );
+
+    const backup: LocalBackup = { name, manifestPath, archivePath: finalArchive, manifest, createdAt, good: true };
+    setBackupOutputs(ctx, backup);
+    await reporter.summary(backupSummary(manifest, backup));
+
+    let verified = config.verify === 'none';
+    if (config.verify !== 'none') {
+      const quick = await verifyOne(ctx, backup);
+      verified = quick.ok;
+      if (quick.ok && config.verify === 'full') {
+        const restore = await testRestore(ctx, backup);
+        verified = restore.ok;
+      }
+      if (!verified) {
+        throw new BackupError(`Backup ${name} was written but failed verification`, 'See the verification output above; the backup is kept for inspection but is not counted as good');
+      }
+    }
+    reporter.output('verified', verified && config.verify !== 'none');
+
+    await logger.group('Retention', () => applyRetention(ctx, server.database, { dryRun: false }));
+    return { backup, verified };
+  } catch (err) {
+    if (partialPath) await fs.rm(partialPath, { recursive: true, force: true }).catch(() => undefined);
+    if (name) await fs.rm(`${manifestPathFor(config.backupDir, name)}.partial`, { force: true }).catch(() => undefined);
+    // Archive in place but no manifest: not a backup. Remove it so nothing stays under a final name.
+    if (finalArchive && !manifestWritten) {
+      await deleteLocal({ archivePath: finalArchive, manifestPath: manifestPathFor(config.backupDir, name) }).catch(() => undefined);
+    }
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    unregister();
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function uniqueName(dir: string, base: string): Promise<string> {
+  for (let i = 0; ; i++) {
+    const candidate = i === 0 ? base : `${base}_${i + 1}`;
+    const taken = (await fs.readdir(dir)).some((f) => f === `${candidate}.json` || f.startsWith(`${candidate}.`));
+    if (!taken) return candidate;
+  }
+}
+
+async function dumpDirectory(ctx: Context, command: ReturnType<typeof toolCommand>, dir: string): Promise<DumpResult & { files: Array<{ path: string; size: number; sha256: string }> }> {
+  const { logger, config } = ctx;
+  const res = await withProgress(
+    logger,
+    config.progressSeconds,
+    (elapsed) => `  pg_dump (directory, ${config.jobs} jobs): ${elapsed.toFixed(0)} s`,
+    run(command),
+  );
+  if (res.code !== 0 || res.signal) {
+    throw new BackupError(`${describeExit('pg_dump', res.code, res.signal)}: ${lastLines(res.stderr) || 'no error output'}`, 'See the error above; nothing was kept from this run');
+  }
+  const h = await hashDirectory(dir);
+  return { dumpBytes: h.size, size: h.size, sha256: h.sha256, files: h.files };
+}
+
+export function inventoryFields(inv: Inventory): Pick<Manifest, 'extensions' | 'tables' | 'indexes' | 'sequences' | 'largeObjects' | 'roles' | 'knn'> {
+  return {
+    extensions: inv.extensions,
+    tables: inv.tables,
+    indexes: inv.indexes,
+    sequences: inv.sequences,
+    largeObjects: inv.largeObjects,
+    roles: inv.roles,
+    knn: inv.knn ?? null,
+  };
+}
+
+function round(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}
+
+export function setBackupOutputs(ctx: Context, b: LocalBackup): void {
+  const m = b.manifest;
+  const r = ctx.reporter;
+  r.output('backup-name', m.name);
+  r.output('backup-path', b.archivePath);
+  r.output('manifest-path', b.manifestPath);
+  r.output('size-bytes', m.archive.size);
+  r.output('sha256', m.archive.sha256);
+  r.output('duration-seconds', m.durationSeconds);
+  r.output('tables', m.totals.tables);
+  r.output('rows', m.totals.rows);
+  r.output('vectors', m.totals.vectors);
+  r.output('server-version', m.server.version);
+  r.output('pgvector-version', m.server.pgvectorVersion ?? '');
+}
+
+function backupSummary(m: Manifest, b: LocalBackup): string {
+  const ratio = m.archive.size > 0 ? (m.archive.dumpBytes / m.archive.size).toFixed(2) : '-';
+  const rate = m.durationSeconds > 0 ? `${formatBytes(m.archive.dumpBytes / m.durationSeconds)}/s` : '-';
+  const lines = [
+    `## pgvector-backup: backup ${m.name}`,
+    '',
+    table(
+      ['', ''],
+      [
+        ['Database', `${m.database} (PostgreSQL ${m.server.version}, pgvector ${m.server.pgvectorVersion ?? 'none'})`],
+        ['Archive', `\`${b.archivePath}\``],
+        ['Format', `${m.format}, ${m.compression.method}${m.compression.level !== null ? ` ${m.compression.level}` : ''}`],
+        ['Size', `${formatBytes(m.archive.size)} (ratio ${ratio})`],
+        ['Duration', `${m.durationSeconds.toFixed(1)} s (${rate})`],
+        ['Contents', `${m.totals.tables} tables, ${m.totals.rows} rows, ${m.totals.vectors} vectors, ${m.indexes.length} indexes`],
+        ['SHA-256', `\`${m.archive.sha256}\``],
+      ],
+    ),
+    '',
+    '### Tables',
+    '',
+    table(
+      ['Table', 'Kind', 'Rows', 'Vector columns'],
+      m.tables.map((t) => [
+        `${t.schema}.${t.name}`,
+        t.kind,
+        t.rows,
+        t.vectorColumns.map((c) => `${c.name} ${c.type}(${c.dimensions ?? '-'}): ${c.nonNull}`).join(', ') || '-',
+      ]),
+    ),
+    '',
+  ];
+  return lines.join('\n');
+}

@@ -1,0 +1,150 @@
+// mode: test-restore (and verify: full after a backup). Restores the archive into a throwaway target and
+// compares the result with the manifest exactly: rows, vector columns, indexes, sequences, extensions, large
+// objects and an exact nearest-neighbour spot check. The target is always removed, even on failure.
+import { compareInventory, describeMismatch, type Comparison } from '../archive/compare.js';
+import type { Context } from '../context.js';
+import { BackupError, describeError } from '../errors.js';
+import { connect } from '../postgres/connection.js';
+import { readInventory } from '../postgres/inventory.js';
+import { createMissingRoles, restoreArchive } from '../postgres/restore.js';
+import { acquireTarget } from '../postgres/targets.js';
+import { table } from '../report/reporter.js';
+import { resolveLocal, type LocalBackup } from '../storage/local.js';
+import { recordVerification, verifyOne } from './verify.js';
+import { setBackupOutputs } from './backup.js';
+
+export interface TestRestoreOutcome {
+  ok: boolean;
+  restoreSeconds?: number;
+  indexBuildSeconds?: number | null;
+  comparison?: Comparison;
+  failure?: string;
+}
+
+export async function testRestore(ctx: Context, b: LocalBackup): Promise<TestRestoreOutcome> {
+  const { config, logger, reporter } = ctx;
+  const m = b.manifest;
+  return logger.group(`Test restore ${b.name}`, async () => {
+    let outcome: TestRestoreOutcome;
+    let targetDesc = '';
+    try {
+      const target = await acquireTarget(m, {
+        env: config.env,
+        logger,
+        ...(config.testRestoreUrl ? { testRestoreUrl: config.testRestoreUrl } : {}),
+        ...(config.pgBinDir ? { pgBinDir: config.pgBinDir } : {}),
+      });
+      targetDesc = target.description;
+      const unregister = ctx.onCancel(() => target.cleanup());
+      try {
+        logger.info(`Target: ${target.description}`);
+        // Plain SQL carries owners and grants that cannot be skipped at restore time: it needs the roles.
+        const noOwner = !config.createRoles && m.format !== 'plain';
+        if (!noOwner) target.createdRoles.push(...(await createMissingRoles(target.conn, m.roles)));
+        const timing = await restoreArchive(m, b.archivePath, target, {
+          jobs: config.jobs,
+          noOwner,
+          logger,
+          progressSeconds: config.progressSeconds,
+          env: config.env,
+          onCancel: ctx.onCancel,
+        });
+        for (const w of timing.warnings) logger.warning(w);
+        const client = await connect(target.conn);
+        let comparison: Comparison;
+        try {
+          await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+          const inv = await readInventory(client, m.knn ? { knnFrom: m.knn } : {});
+          await client.query('COMMIT');
+          comparison = compareInventory(m, inv);
+        } finally {
+          await client.end().catch(() => undefined);
+        }
+        outcome = {
+          ok: comparison.mismatches.length === 0,
+          restoreSeconds: timing.restoreSeconds,
+          indexBuildSeconds: timing.indexBuildSeconds,
+          comparison,
+        };
+        logger.info(
+          `Restored in ${timing.restoreSeconds.toFixed(1)} s` +
+            (timing.indexBuildSeconds !== null ? ` (post-data: ${timing.indexBuildSeconds.toFixed(1)} s)` : '') +
+            `; ${comparison.tables.length} tables compared, ${comparison.mismatches.length} mismatches` +
+            (comparison.knn ? `; kNN check on ${comparison.knn.table}: ${comparison.knn.ok ? 'same neighbours' : 'DIFFERENT'}` : ''),
+        );
+        for (const mm of comparison.mismatches.slice(0, 50)) logger.error(describeMismatch(mm));
+        if (comparison.mismatches.length > 50) logger.error(`... and ${comparison.mismatches.length - 50} more mismatches`);
+      } finally {
+        await target.cleanup().catch((err: unknown) => logger.warning(`Cleaning up the test-restore target failed: ${(err as Error).message}`));
+        unregister();
+      }
+    } catch (err) {
+      if (!(err instanceof BackupError)) throw err;
+      logger.error(describeError(err));
+      outcome = { ok: false, failure: describeError(err) };
+    }
+
+    reporter.output('verified', outcome.ok);
+    reporter.output('mismatches', outcome.comparison?.mismatches.length ?? (outcome.ok ? 0 : ''));
+    if (outcome.restoreSeconds !== undefined) reporter.output('restore-seconds', outcome.restoreSeconds);
+    if (outcome.indexBuildSeconds !== undefined && outcome.indexBuildSeconds !== null) reporter.output('index-build-seconds', outcome.indexBuildSeconds);
+    await reporter.summary(restoreSummary(b, outcome, targetDesc));
+    await recordVerification(ctx, b, {
+      level: 'full',
+      ok: outcome.ok,
+      at: new Date().toISOString(),
+      checks: outcome.ok ? ['test restore matches the manifest'] : [],
+      ...(outcome.failure ? { failure: outcome.failure } : {}),
+      ...(outcome.comparison ? { mismatches: outcome.comparison.mismatches.length } : {}),
+      ...(outcome.restoreSeconds !== undefined ? { restoreSeconds: outcome.restoreSeconds } : {}),
+      ...(outcome.indexBuildSeconds != null ? { indexBuildSeconds: outcome.indexBuildSeconds } : {}),
+      ...(targetDesc ? { target: targetDesc } : {}),
+    });
+    return outcome;
+  });
+}
+
+function restoreSummary(b: LocalBackup, o: TestRestoreOutcome, target: string): string {
+  const lines = [`## pgvector-backup: test restore of ${b.name}: ${o.ok ? 'passed' : '**FAILED**'}`, ''];
+  if (target) lines.push(`Target: ${target}`, '');
+  if (o.failure) lines.push(`**${o.failure}**`, '');
+  if (o.restoreSeconds !== undefined) {
+    lines.push(`Restore: ${o.restoreSeconds.toFixed(1)} s` + (o.indexBuildSeconds != null ? `, of which post-data (index builds): ${o.indexBuildSeconds.toFixed(1)} s` : ''), '');
+  }
+  const c = o.comparison;
+  if (c) {
+    lines.push(
+      table(
+        ['Table', 'Rows expected', 'Rows restored', 'Vectors (restored/expected)', 'Indexes valid', 'OK'],
+        c.tables.map((t) => [t.table, t.expectedRows, t.restoredRows ?? 'missing', t.vectors, t.indexes, t.ok ? 'yes' : '**no**']),
+      ),
+      '',
+    );
+    if (c.knn) lines.push(`Nearest-neighbour check on ${c.knn.table}: ${c.knn.samples} samples, top ${c.knn.k}: ${c.knn.ok ? 'identical' : '**different**'}`, '');
+    if (c.mismatches.length) {
+      lines.push('### Mismatches', '', table(['Kind', 'Object', 'Expected', 'Restored'], c.mismatches.slice(0, 100).map((m) => [m.kind, m.object, m.expected, m.actual])), '');
+    }
+  }
+  return lines.join('\n');
+}
+
+/** mode: test-restore: quick checks first (a damaged archive is reported as such), then the restore. */
+export async function runTestRestore(ctx: Context): Promise<TestRestoreOutcome> {
+  const { config } = ctx;
+  const b = await resolveLocal(config.backup, config.backupDir, config.databaseNamed ? config.source.database : undefined);
+  setBackupOutputs(ctx, b);
+  const quick = await verifyOne(ctx, b);
+  if (!quick.ok) {
+    ctx.reporter.output('verified', false);
+    throw new BackupError(`Backup ${b.name} failed verification before the test restore`, 'See the failed check above; use another backup');
+  }
+  const outcome = await testRestore(ctx, b);
+  if (!outcome.ok) {
+    const n = outcome.comparison?.mismatches.length;
+    throw new BackupError(
+      n ? `The test restore of ${b.name} differs from its manifest in ${n} place${n === 1 ? '' : 's'}` : `The test restore of ${b.name} failed`,
+      n ? 'The backup does not hold what was recorded; see the mismatches above and do not rely on it' : 'See the error above',
+    );
+  }
+  return outcome;
+}

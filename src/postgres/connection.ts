@@ -1,0 +1,279 @@
+// Connection settings resolve like libpq: the URL's values, then the PG* environment, then libpq's defaults.
+// The password never goes into argv: children get it through their environment.
+import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import pg from 'pg';
+import { BackupError, ConfigurationError } from '../errors.js';
+
+export interface ConnInfo {
+  host: string;
+  port: number;
+  user: string;
+  password?: string;
+  database: string;
+  /** Other libpq parameters (sslmode, sslrootcert, connect_timeout, application_name, options ...). */
+  params: Record<string, string>;
+}
+
+/** libpq parameters we pass on, with their environment variable. */
+const PARAM_ENV: Record<string, string> = {
+  sslmode: 'PGSSLMODE',
+  sslrootcert: 'PGSSLROOTCERT',
+  sslcert: 'PGSSLCERT',
+  sslkey: 'PGSSLKEY',
+  sslcrl: 'PGSSLCRL',
+  connect_timeout: 'PGCONNECT_TIMEOUT',
+  application_name: 'PGAPPNAME',
+  options: 'PGOPTIONS',
+  target_session_attrs: 'PGTARGETSESSIONATTRS',
+  gssencmode: 'PGGSSENCMODE',
+  channel_binding: 'PGCHANNELBINDING',
+};
+
+const URL_HINT = 'Expected postgresql://user:password@host:5432/dbname (percent-encode special characters in the password)';
+
+/** Parses a postgresql:// URI or a libpq keyword=value string. Never includes the input in an error. */
+export function parseConnectionString(s: string): Partial<ConnInfo> & { params: Record<string, string> } {
+  const text = s.trim();
+  if (/^postgres(ql)?:\/\//i.test(text)) return parseUri(text);
+  if (/^\s*\w+\s*=/.test(text)) return parseKeywordValue(text);
+  throw new ConfigurationError(`database-url is not a PostgreSQL connection string. ${URL_HINT}`);
+}
+
+function parseUri(text: string): Partial<ConnInfo> & { params: Record<string, string> } {
+  let url: URL;
+  try {
+    // URL() does not know the postgres scheme's authority rules; parse it as http to get them.
+    url = new URL(text.replace(/^postgres(ql)?:/i, 'http:'));
+  } catch {
+    throw new ConfigurationError(`database-url is not a valid URL. ${URL_HINT}`);
+  }
+  const out: Partial<ConnInfo> & { params: Record<string, string> } = { params: {} };
+  const decode = (v: string, what: string): string => {
+    try {
+      return decodeURIComponent(v);
+    } catch {
+      throw new ConfigurationError(`database-url has a badly percent-encoded ${what}. ${URL_HINT}`);
+    }
+  };
+  if (url.hostname) out.host = decode(url.hostname.replace(/^\[|\]$/g, ''), 'host');
+  if (url.port) out.port = Number(url.port);
+  if (url.username) out.user = decode(url.username, 'user name');
+  if (url.password) out.password = decode(url.password, 'password');
+  const db = url.pathname.replace(/^\//, '');
+  if (db) out.database = decode(db, 'database name');
+  for (const [k, v] of url.searchParams) assignParam(out, k, v);
+  return out;
+}
+
+function parseKeywordValue(text: string): Partial<ConnInfo> & { params: Record<string, string> } {
+  const out: Partial<ConnInfo> & { params: Record<string, string> } = { params: {} };
+  const re = /\s*(\w+)\s*=\s*(?:'((?:[^'\\]|\\.)*)'|(\S+))/gy;
+  let m: RegExpExecArray | null;
+  let last = 0;
+  while ((m = re.exec(text)) !== null) {
+    assignParam(out, m[1]!, m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : m[3]!);
+    last = re.lastIndex;
+  }
+  if (text.slice(last).trim() !== '') {
+    throw new ConfigurationError(`database-url has a malformed keyword=value pair. Expected host=... port=... dbname=... user=...`);
+  }
+  return out;
+}
+
+function assignParam(out: Partial<ConnInfo> & { params: Record<string, string> }, key: string, value: string): void {
+  switch (key) {
+    case 'host':
+    case 'hostaddr':
+      out.host = value;
+      break;
+    case 'port':
+      out.port = Number(value);
+      break;
+    case 'user':
+      out.user = value;
+      break;
+    case 'password':
+      out.password = value;
+      break;
+    case 'dbname':
+      out.database = value;
+      break;
+    default:
+      out.params[key] = value;
+  }
+}
+
+/** Resolves a complete connection: explicit string, then PG* environment, then libpq defaults. */
+export function resolveConnection(
+  connectionString: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  what = 'database-url',
+): ConnInfo {
+  const given = connectionString ? parseConnectionString(connectionString) : { params: {} as Record<string, string> };
+  const port = given.port ?? (env.PGPORT ? Number(env.PGPORT) : 5432);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new ConfigurationError(`${what} has an invalid port; use a number from 1 to 65535`);
+  }
+  const user = given.user ?? env.PGUSER ?? safeUsername();
+  const params: Record<string, string> = {};
+  for (const [key, envName] of Object.entries(PARAM_ENV)) {
+    const v = given.params[key] ?? env[envName];
+    if (v !== undefined && v !== '') params[key] = v;
+  }
+  for (const [k, v] of Object.entries(given.params)) if (!(k in params)) params[k] = v;
+  const info: ConnInfo = {
+    host: given.host ?? env.PGHOST ?? defaultHost(port),
+    port,
+    user,
+    database: given.database ?? env.PGDATABASE ?? user,
+    params,
+  };
+  const password = given.password ?? env.PGPASSWORD;
+  if (password !== undefined && password !== '') info.password = password;
+  return info;
+}
+
+function safeUsername(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return 'postgres';
+  }
+}
+
+/** libpq's default is the Unix socket directory when a server listens there, else localhost. */
+function defaultHost(port: number): string {
+  for (const dir of ['/var/run/postgresql', '/tmp']) {
+    if (existsSync(`${dir}/.s.PGSQL.${port}`)) return dir;
+  }
+  return 'localhost';
+}
+
+export function describeTarget(info: ConnInfo): string {
+  return `${info.database} on ${info.host}:${info.port} as ${info.user}`;
+}
+
+/**
+ * Transaction-mode poolers hand each statement to any backend, so an exported snapshot cannot be shared with
+ * pg_dump. Returns the fix when the connection looks like one.
+ */
+export function poolerProblem(info: ConnInfo): string | undefined {
+  const host = info.host.toLowerCase();
+  if (host.endsWith('.pooler.supabase.com') && info.port === 6543) {
+    return 'This is Supabase\'s transaction-mode pooler (port 6543), which cannot share a snapshot with pg_dump. Use the direct connection (db.<project>.supabase.co:5432) or the session-mode pooler (port 5432)';
+  }
+  if (/-pooler[.-]/.test(host) && host.includes('neon')) {
+    return 'This is Neon\'s pooled endpoint (-pooler in the host name), which cannot share a snapshot with pg_dump. Use the direct endpoint: remove "-pooler" from the host name';
+  }
+  if (info.port === 6543) {
+    return 'Port 6543 is usually a transaction-mode pooler (PgBouncer), which cannot share a snapshot with pg_dump. Connect to the server directly or through a session-mode pooler';
+  }
+  return undefined;
+}
+
+/** Environment for libpq tools (pg_dump, pg_restore, psql): the password travels here, never in argv. */
+export function libpqEnv(info: ConnInfo, base: NodeJS.ProcessEnv = process.env, extraOptions = ''): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(base)) {
+    // Inherited PG* settings (PGSERVICE, PGPASSWORD of another server ...) must not leak into this connection.
+    if (!k.startsWith('PG')) env[k] = v;
+  }
+  if (base.PGPASSFILE && info.password === undefined) env.PGPASSFILE = base.PGPASSFILE;
+  env.PGHOST = info.host;
+  env.PGPORT = String(info.port);
+  env.PGUSER = info.user;
+  env.PGDATABASE = info.database;
+  if (info.password !== undefined) env.PGPASSWORD = info.password;
+  for (const [key, envName] of Object.entries(PARAM_ENV)) {
+    const v = info.params[key];
+    if (v !== undefined) env[envName] = v;
+  }
+  env.PGAPPNAME ??= 'pgvector-backup';
+  const options = [info.params.options, extraOptions].filter(Boolean).join(' ');
+  if (options) env.PGOPTIONS = options;
+  return env;
+}
+
+/** Session settings that keep hostile role defaults from killing a long backup. */
+export const SAFE_SESSION_OPTIONS = '-c statement_timeout=0 -c idle_in_transaction_session_timeout=0 -c lock_timeout=0';
+
+export function withDatabase(info: ConnInfo, database: string): ConnInfo {
+  return { ...info, database, params: { ...info.params } };
+}
+
+/** node-postgres settings for the same connection. */
+export function pgConfig(info: ConnInfo, extraOptions = SAFE_SESSION_OPTIONS): pg.ClientConfig {
+  const sslmode = info.params.sslmode;
+  let ssl: pg.ClientConfig['ssl'] = false;
+  if (sslmode === 'require' || sslmode === 'no-verify') ssl = { rejectUnauthorized: false };
+  else if (sslmode === 'verify-ca' || sslmode === 'verify-full') {
+    ssl = { rejectUnauthorized: true };
+    if (info.params.sslrootcert) ssl.ca = readFileQuiet(info.params.sslrootcert);
+  }
+  const timeout = Number(info.params.connect_timeout ?? '15');
+  const config: pg.ClientConfig = {
+    host: info.host,
+    port: info.port,
+    user: info.user,
+    database: info.database,
+    ssl,
+    application_name: info.params.application_name ?? 'pgvector-backup',
+    connectionTimeoutMillis: (Number.isFinite(timeout) && timeout > 0 ? timeout : 15) * 1000,
+    options: [info.params.options, extraOptions].filter(Boolean).join(' ') || undefined,
+  };
+  if (info.password !== undefined) config.password = info.password;
+  return config;
+}
+
+function readFileQuiet(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Connects, turning the usual failures into one line that says what to do. */
+export async function connect(info: ConnInfo, extraOptions?: string): Promise<pg.Client> {
+  const client = new pg.Client(pgConfig(info, extraOptions));
+  // An idle client whose server goes away emits 'error'; without a listener that would crash the process.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (err) {
+    await client.end().catch(() => undefined);
+    throw connectionError(err, info);
+  }
+  return client;
+}
+
+export function connectionError(err: unknown, info: ConnInfo): BackupError {
+  const e = err as { code?: string; message?: string };
+  const where = `${info.host}:${info.port}`;
+  const msg = e.message ?? String(err);
+  switch (e.code) {
+    case 'ECONNREFUSED':
+      return new BackupError(`Cannot connect to PostgreSQL at ${where}: connection refused`, 'Check the host and port in database-url and that the server is running and accepts TCP connections from this machine', { cause: err });
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new BackupError(`Cannot resolve the database host "${info.host}"`, 'Check the host name in database-url', { cause: err });
+    case 'ETIMEDOUT':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return new BackupError(`Cannot reach PostgreSQL at ${where}: ${e.code}`, 'Check the host, the port and that a firewall or IP allow-list lets this runner in', { cause: err });
+    case '28P01':
+      return new BackupError(`Password authentication failed for user "${info.user}"`, 'Check the password in database-url or PGPASSWORD (the repository secret)', { cause: err });
+    case '28000':
+      return new BackupError(`The server refused user "${info.user}": ${msg}`, 'Check the user name, and the server\'s pg_hba.conf or IP allow-list for this runner; managed services often need sslmode=require', { cause: err });
+    case '3D000':
+      return new BackupError(`Database "${info.database}" does not exist on ${where}`, 'Check the database name at the end of database-url (or PGDATABASE)', { cause: err });
+    case '53300':
+      return new BackupError(`The server at ${where} has no free connection slots`, 'Retry later or raise max_connections; a backup needs two connections', { cause: err });
+    default:
+      if (/timeout/i.test(msg)) {
+        return new BackupError(`Cannot reach PostgreSQL at ${where}: connection timed out`, 'Check the host, the port and that a firewall or IP allow-list lets this runner in', { cause: err });
+      }
+      return new BackupError(`Cannot connect to ${describeTarget(info)}: ${msg}`, 'Check database-url', { cause: err });
+  }
+}

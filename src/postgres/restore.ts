@@ -1,0 +1,157 @@
+// Restoring an archive into an empty database: pre-data, data, post-data as separate pg_restore runs (so the
+// extension exists before any vector column, and the index phase is timed on its own), stopping at the first
+// error; plain SQL through psql with ON_ERROR_STOP. Decompressed temp files are always removed.
+import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Manifest } from '../archive/manifest.js';
+import { decompressor, withProgress } from '../archive/pipeline.js';
+import { pgRestoreArgs, psqlRestoreArgs, type Section } from '../archive/plan.js';
+import { BackupError } from '../errors.js';
+import { describeExit, lastLines, run, spawnCommand, Tail, waitForExit } from '../exec.js';
+import type { Logger } from '../logger.js';
+import { maintenanceWorkMem } from './cluster.js';
+import { connect, libpqEnv, type ConnInfo } from './connection.js';
+import { toolCommand, type PgTools } from './tools.js';
+
+export interface RestoreOptions {
+  jobs: number;
+  /** --no-owner --no-acl (roles are cluster-level and usually absent on a test target). */
+  noOwner: boolean;
+  logger: Logger;
+  progressSeconds: number;
+  env: NodeJS.ProcessEnv;
+  /** Registers cleanup for interruption. */
+  onCancel?: (fn: () => Promise<void>) => () => void;
+}
+
+export interface RestoreTiming {
+  restoreSeconds: number;
+  /** Seconds in post-data (indexes, constraints); null for plain SQL, which runs as one stream. */
+  indexBuildSeconds: number | null;
+  warnings: string[];
+}
+
+/** Session settings for restore connections: memory and workers for index builds (HNSW is the slow part). */
+export function restoreSessionOptions(cpus = os.availableParallelism()): string {
+  return `-c maintenance_work_mem=${maintenanceWorkMem()} -c max_parallel_maintenance_workers=${Math.max(0, Math.min(cpus - 1, 8))} -c statement_timeout=0 -c lock_timeout=0`;
+}
+
+/** Creates the roles the dump references that the target lacks (NOLOGIN); returns the names created. */
+export async function createMissingRoles(conn: ConnInfo, roles: string[]): Promise<string[]> {
+  if (!roles.length) return [];
+  const client = await connect(conn);
+  const created: string[] = [];
+  try {
+    const existing = await client.query<{ rolname: string }>(`SELECT rolname FROM pg_roles WHERE rolname = ANY($1)`, [roles]);
+    const have = new Set(existing.rows.map((r) => r.rolname));
+    for (const r of roles) {
+      if (have.has(r) || r.startsWith('pg_')) continue;
+      await client.query(`CREATE ROLE ${client.escapeIdentifier(r)} NOLOGIN`);
+      created.push(r);
+    }
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+  return created;
+}
+
+export async function restoreArchive(
+  manifest: Manifest,
+  archivePath: string,
+  target: { conn: ConnInfo; tools: PgTools },
+  opts: RestoreOptions,
+): Promise<RestoreTiming> {
+  const env = libpqEnv(target.conn, opts.env, restoreSessionOptions());
+  env.PGAPPNAME = 'pgvector-backup restore';
+  const warnings: string[] = [];
+  const started = Date.now();
+  const { logger } = opts;
+
+  if (manifest.format === 'plain') {
+    await withProgress(logger, opts.progressSeconds, (s) => `  psql: restoring, ${s.toFixed(0)} s`, psqlFromStream(manifest, archivePath, target.tools, env, target.conn.database, warnings));
+    return { restoreSeconds: secondsSince(started), indexBuildSeconds: null, warnings };
+  }
+
+  let input = archivePath;
+  let tmpDir: string | undefined;
+  const unregister = opts.onCancel?.(async () => {
+    if (tmpDir) await fs.rm(tmpDir, { recursive: true, force: true });
+  });
+  try {
+    if (manifest.compression.applied === 'stream') {
+      // pg_restore needs a seekable file for sections and parallel jobs: decompress to a private temp file.
+      tmpDir = await fs.mkdtemp(path.join(os.tmpdir(), 'pgvb-restore-'));
+      input = path.join(tmpDir, 'archive.dump');
+      await pipeline(createReadStream(archivePath), decompressor(manifest.compression.method)!, createWriteStream(input, { mode: 0o600 }));
+      if (target.tools.kind === 'docker') await fs.chmod(tmpDir, 0o755);
+    }
+    let indexBuildSeconds = 0;
+    for (const section of ['pre-data', 'data', 'post-data'] as Section[]) {
+      const t0 = Date.now();
+      const args = pgRestoreArgs({
+        format: manifest.format,
+        database: target.conn.database,
+        input,
+        section,
+        jobs: opts.jobs,
+        noOwner: opts.noOwner,
+      });
+      const cmd = toolCommand(target.tools, 'pg_restore', args, env, [path.dirname(input)]);
+      const res = await withProgress(logger, opts.progressSeconds, (s) => `  pg_restore ${section}: ${s.toFixed(0)} s`, run(cmd));
+      collectWarnings(res.stderr, warnings);
+      if (res.code !== 0 || res.signal) {
+        throw new BackupError(`The test restore failed in ${section}: ${describeExit('pg_restore', res.code, res.signal)}: ${lastLines(res.stderr)}`, restoreHint(res.stderr));
+      }
+      const secs = secondsSince(t0);
+      logger.info(`  ${section}: ${secs.toFixed(1)} s`);
+      if (section === 'post-data') indexBuildSeconds = secs;
+    }
+    return { restoreSeconds: secondsSince(started), indexBuildSeconds, warnings };
+  } finally {
+    unregister?.();
+    if (tmpDir) await fs.rm(tmpDir, { recursive: true, force: true });
+  }
+}
+
+async function psqlFromStream(manifest: Manifest, archivePath: string, tools: PgTools, env: NodeJS.ProcessEnv, database: string, warnings: string[]): Promise<void> {
+  const cmd = toolCommand(tools, 'psql', psqlRestoreArgs({ database }), env);
+  const child = spawnCommand(cmd, ['pipe', 'ignore', 'pipe']);
+  const stderr = new Tail();
+  child.stderr!.on('data', (d: Buffer) => stderr.push(d));
+  const exited = waitForExit(child);
+  child.stdin!.on('error', () => undefined);
+  const stages: unknown[] = [createReadStream(archivePath, { highWaterMark: 1 << 20 })];
+  const dec = manifest.compression.applied === 'stream' ? decompressor(manifest.compression.method) : undefined;
+  if (dec) stages.push(dec);
+  stages.push(child.stdin!);
+  let pipeErr: unknown;
+  await (pipeline as (...s: unknown[]) => Promise<void>)(...stages).catch((err: unknown) => {
+    pipeErr = err;
+  });
+  const { code, signal } = await exited;
+  collectWarnings(stderr.toString(), warnings);
+  if (code !== 0 || signal) {
+    throw new BackupError(`The test restore failed: ${describeExit('psql', code, signal)}: ${lastLines(stderr.toString())}`, restoreHint(stderr.toString()));
+  }
+  if (pipeErr) throw new BackupError(`Reading the archive failed during the restore: ${(pipeErr as Error).message}`, 'The archive is damaged; run verify');
+}
+
+function collectWarnings(stderr: string, out: string[]): void {
+  for (const line of stderr.split('\n')) {
+    if (/hnsw graph no longer fits into maintenance_work_mem|ivfflat index created with little data/i.test(line)) out.push(line.replace(/^.*?(NOTICE|WARNING):\s*/, '').trim());
+  }
+}
+
+function restoreHint(stderr: string): string {
+  if (/extension "?vector"? is not available|could not open extension control file/i.test(stderr)) return 'The target lacks pgvector: use a pgvector/pgvector image or install pgvector there';
+  if (/role .* does not exist/i.test(stderr)) return 'The dump references roles the target lacks: set create-roles: true';
+  if (/out of memory|could not resize shared memory/i.test(stderr)) return 'The target ran out of memory building indexes: lower maintenance_work_mem or give it more memory';
+  if (/no space left/i.test(stderr)) return 'The target ran out of disk space';
+  return 'The archive does not restore cleanly; see the error above';
+}
+
+function secondsSince(t0: number): number {
+  return Math.round((Date.now() - t0) / 10) / 100;
+}

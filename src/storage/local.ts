@@ -1,0 +1,120 @@
+// The local backup directory: listing complete backups (a manifest and its archive), finding one by
+// latest | name | path, and deleting. An archive without a manifest is not a backup and is never listed.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { BackupError, ConfigurationError } from '../errors.js';
+import { manifestPathFor, namePrefix, readManifest, type Manifest } from '../archive/manifest.js';
+
+export interface LocalBackup {
+  name: string;
+  manifestPath: string;
+  archivePath: string;
+  manifest: Manifest;
+  createdAt: Date;
+  /** Complete and not failed verification. */
+  good: boolean;
+}
+
+export interface ScanResult {
+  backups: LocalBackup[];
+  /** Manifests that could not be used, with why. */
+  invalid: Array<{ path: string; reason: string }>;
+  /** Leftovers of interrupted runs. */
+  partials: Array<{ path: string; mtime: Date }>;
+}
+
+export function isGood(m: Manifest): boolean {
+  return m.verification === null || m.verification.ok;
+}
+
+/** Lists the backups in `dir`, optionally only those of `database`, newest first (by the manifest's time). */
+export async function scanLocal(dir: string, database?: string): Promise<ScanResult> {
+  const result: ScanResult = { backups: [], invalid: [], partials: [] };
+  let entries: string[];
+  try {
+    entries = await fs.readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return result;
+    throw new BackupError(`Cannot read backup-dir ${dir}: ${(err as Error).message}`, 'Check backup-dir and its permissions', { cause: err });
+  }
+  const prefix = database === undefined ? undefined : namePrefix(database);
+  for (const e of entries.sort()) {
+    const full = path.join(dir, e);
+    if (e.endsWith('.partial')) {
+      if (prefix && !e.startsWith(prefix)) continue;
+      const st = await fs.stat(full).catch(() => undefined);
+      if (st) result.partials.push({ path: full, mtime: st.mtime });
+      continue;
+    }
+    if (!e.endsWith('.json')) continue;
+    let manifest: Manifest;
+    try {
+      manifest = await readManifest(full);
+    } catch (err) {
+      if (!prefix || e.startsWith(prefix)) result.invalid.push({ path: full, reason: (err as Error).message });
+      continue;
+    }
+    if (database !== undefined && manifest.database !== database) continue;
+    const archivePath = path.join(dir, manifest.archive.file);
+    const st = await fs.stat(archivePath).catch(() => undefined);
+    if (!st) {
+      result.invalid.push({ path: full, reason: `archive ${manifest.archive.file} is missing` });
+      continue;
+    }
+    result.backups.push({
+      name: manifest.name,
+      manifestPath: full,
+      archivePath,
+      manifest,
+      createdAt: new Date(manifest.createdAt),
+      good: isGood(manifest),
+    });
+  }
+  result.backups.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
+  return result;
+}
+
+const SUFFIXES = ['.sql.gz', '.sql.zst', '.dump.zst', '.dump.gz', '.sql', '.dump', '.dir', '.json'];
+
+/** The backup a `backup` input names: latest, a backup name, or a path to its archive or manifest. */
+export async function resolveLocal(ref: string, dir: string, database?: string): Promise<LocalBackup> {
+  if (ref === 'latest') {
+    const scan = await scanLocal(dir, database);
+    const latest = scan.backups.find((b) => b.good);
+    if (!latest) {
+      const what = database ? ` of database ${database}` : '';
+      throw new BackupError(`No complete backup${what} found in ${dir}`, 'Run a backup first, or set backup-dir (or backup) to where the backups are');
+    }
+    return latest;
+  }
+  if (/[\0\n\r]/.test(ref)) throw new ConfigurationError('Input backup must not contain newlines or NUL characters');
+  const looksLikePath = ref.includes('/') || ref.includes(path.sep);
+  let manifestPath: string;
+  if (looksLikePath) {
+    const abs = path.resolve(ref);
+    const base = path.basename(abs);
+    const suffix = SUFFIXES.find((s) => base.endsWith(s));
+    const stem = suffix ? base.slice(0, -suffix.length) : base;
+    manifestPath = manifestPathFor(path.dirname(abs), stem);
+  } else {
+    if (ref.includes('..')) throw new ConfigurationError(`Input backup "${ref}" is not a valid backup name`);
+    const suffix = SUFFIXES.find((s) => ref.endsWith(s));
+    manifestPath = manifestPathFor(dir, suffix ? ref.slice(0, -suffix.length) : ref);
+  }
+  const manifest = await readManifest(manifestPath);
+  const archivePath = path.join(path.dirname(manifestPath), manifest.archive.file);
+  return {
+    name: manifest.name,
+    manifestPath,
+    archivePath,
+    manifest,
+    createdAt: new Date(manifest.createdAt),
+    good: isGood(manifest),
+  };
+}
+
+/** Deletes a backup: manifest first, so an interrupted delete never leaves a manifest without its archive. */
+export async function deleteLocal(b: Pick<LocalBackup, 'manifestPath' | 'archivePath'>): Promise<void> {
+  await fs.rm(b.manifestPath, { force: true });
+  await fs.rm(b.archivePath, { force: true, recursive: true });
+}
