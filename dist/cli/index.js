@@ -7309,7 +7309,8 @@ async function listTables(client) {
  */
 async function lockTables(client, tables, lockTimeout) {
     await client.query(`SELECT set_config('lock_timeout', $1, true)`, [lockTimeout]);
-    for (const t of tables) {
+    // LOCK TABLE works on tables and partitioned tables; materialized views cannot be locked (pg_dump skips them too).
+    for (const t of tables.filter((r) => r.relkind === 'r' || r.relkind === 'p')) {
         const q = `${client.escapeIdentifier(t.schema)}.${client.escapeIdentifier(t.name)}`;
         try {
             await client.query(`LOCK TABLE ONLY ${q} IN ACCESS SHARE MODE`);
@@ -8978,7 +8979,16 @@ async function runList(ctx) {
 
 
 
+
 async function runMode(ctx) {
+    try {
+        await dispatch(ctx);
+    }
+    catch (err) {
+        throw (0,connection/* databaseError */.Kz)(err, ctx.config.mode);
+    }
+}
+async function dispatch(ctx) {
     switch (ctx.config.mode) {
         case 'backup':
             await runBackup(ctx);
@@ -9937,6 +9947,7 @@ function providesExtensions(server, extensions) {
 __nccwpck_require__.d(__webpack_exports__, {
   mH: () => (/* binding */ SAFE_SESSION_OPTIONS),
   Ng: () => (/* binding */ connect),
+  Kz: () => (/* binding */ databaseError),
   ff: () => (/* binding */ describeTarget),
   kY: () => (/* binding */ libpqEnv),
   T0: () => (/* binding */ poolerProblem),
@@ -10250,6 +10261,29 @@ function connectionError(err, info) {
             }
             return new errors/* BackupError */.hj(`Cannot connect to ${describeTarget(info)}: ${msg}`, 'Check database-url', { cause: err });
     }
+}
+/** pg's DatabaseError (it has a SQLSTATE code and a severity) as a BackupError whose hint says what to do. */
+function databaseError(err, during) {
+    const e = err;
+    if (!e || typeof e !== 'object' || typeof e.code !== 'string' || !e.severity) {
+        if (e instanceof Error && /Connection terminated|ECONNRESET|EPIPE/.test(e.message)) {
+            return new errors/* BackupError */.hj(`The database connection was lost during ${during}: ${e.message}`, 'The server restarted or the connection was terminated; run again', { cause: err });
+        }
+        return err;
+    }
+    const msg = `PostgreSQL error during ${during}: ${e.message} (SQLSTATE ${e.code})`;
+    const hint = e.code === '42501'
+        ? 'The role lacks a privilege: grant it SELECT on the objects (or pg_read_all_data) and USAGE on their schemas'
+        : e.code.startsWith('57P')
+            ? 'The server terminated the connection (restart, shutdown or pg_terminate_backend); run again'
+            : e.code === '57014'
+                ? 'A statement was cancelled (statement_timeout or a cancel request); run again'
+                : e.code.startsWith('53')
+                    ? 'The server ran out of a resource (disk, memory or connections); fix that and run again'
+                    : e.code.startsWith('08')
+                        ? 'The connection failed; check the network and the server and run again'
+                        : 'Check the database and run again';
+    return new errors/* BackupError */.hj(msg, hint, { cause: err });
 }
 
 

@@ -277,3 +277,28 @@ export function connectionError(err: unknown, info: ConnInfo): BackupError {
       return new BackupError(`Cannot connect to ${describeTarget(info)}: ${msg}`, 'Check database-url', { cause: err });
   }
 }
+
+/** pg's DatabaseError (it has a SQLSTATE code and a severity) as a BackupError whose hint says what to do. */
+export function databaseError(err: unknown, during: string): unknown {
+  const e = err as { code?: string; severity?: string; message?: string };
+  if (!e || typeof e !== 'object' || typeof e.code !== 'string' || !e.severity) {
+    if (e instanceof Error && /Connection terminated|ECONNRESET|EPIPE/.test(e.message)) {
+      return new BackupError(`The database connection was lost during ${during}: ${e.message}`, 'The server restarted or the connection was terminated; run again', { cause: err });
+    }
+    return err;
+  }
+  const msg = `PostgreSQL error during ${during}: ${e.message} (SQLSTATE ${e.code})`;
+  const hint =
+    e.code === '42501'
+      ? 'The role lacks a privilege: grant it SELECT on the objects (or pg_read_all_data) and USAGE on their schemas'
+      : e.code.startsWith('57P')
+        ? 'The server terminated the connection (restart, shutdown or pg_terminate_backend); run again'
+        : e.code === '57014'
+          ? 'A statement was cancelled (statement_timeout or a cancel request); run again'
+          : e.code.startsWith('53')
+            ? 'The server ran out of a resource (disk, memory or connections); fix that and run again'
+            : e.code.startsWith('08')
+              ? 'The connection failed; check the network and the server and run again'
+              : 'Check the database and run again';
+  return new BackupError(msg, hint, { cause: err });
+}

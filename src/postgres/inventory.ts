@@ -138,7 +138,8 @@ export async function listTables(client: pg.Client): Promise<RelRow[]> {
  */
 export async function lockTables(client: pg.Client, tables: RelRow[], lockTimeout: string): Promise<void> {
   await client.query(`SELECT set_config('lock_timeout', $1, true)`, [lockTimeout]);
-  for (const t of tables) {
+  // LOCK TABLE works on tables and partitioned tables; materialized views cannot be locked (pg_dump skips them too).
+  for (const t of tables.filter((r) => r.relkind === 'r' || r.relkind === 'p')) {
     const q = `${client.escapeIdentifier(t.schema)}.${client.escapeIdentifier(t.name)}`;
     try {
       await client.query(`LOCK TABLE ONLY ${q} IN ACCESS SHARE MODE`);

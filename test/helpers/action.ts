@@ -1,0 +1,88 @@
+// Runs the bundled action the way the runner does: `node dist/index.js` with INPUT_* variables (defaults from
+// action.yml injected), GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files, and no inherited GITHUB_/INPUT_/PG variables.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { actionEnv, parseOutputFile } from '../../src/demo/run.js';
+import { INPUTS } from '../../src/inputs.js';
+
+export const ROOT = path.resolve(import.meta.dirname, '..', '..');
+export const ACTION = path.join(ROOT, 'dist', 'index.js');
+export const CLI = path.join(ROOT, 'dist', 'cli', 'index.js');
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  outputs: Record<string, string>;
+  summary: string;
+  /** stdout without the ::add-mask:: commands (which the runner consumes and never shows). */
+  visible: string;
+  /** Every child process command line seen while the run went on (for argv leak checks). */
+  argvSeen: string[];
+}
+
+function spawnAndWait(file: string, args: string[], env: NodeJS.ProcessEnv, cwd: string, watchArgv: boolean): Promise<{ code: number; stdout: string; stderr: string; argvSeen: string[] }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [file, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const argvSeen = new Set<string>();
+    let timer: NodeJS.Timeout | undefined;
+    if (watchArgv) {
+      timer = setInterval(() => {
+        for (const pid of readdirSafe('/proc')) {
+          if (!/^\d+$/.test(pid)) continue;
+          try {
+            argvSeen.add(readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' '));
+          } catch {
+            /* gone */
+          }
+        }
+      }, 25);
+    }
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (timer) clearInterval(timer);
+      resolve({ code: code ?? -1, stdout, stderr, argvSeen: [...argvSeen] });
+    });
+  });
+}
+
+function readdirSafe(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+export async function runAction(inputs: Record<string, string>, opts: { env?: NodeJS.ProcessEnv; cwd?: string; watchArgv?: boolean } = {}): Promise<RunResult> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'pgvb-run-'));
+  const files = { output: path.join(dir, 'output'), summary: path.join(dir, 'summary.md') };
+  writeFileSync(files.output, '');
+  writeFileSync(files.summary, '');
+  const defaults = Object.fromEntries(INPUTS.map((i) => [i.name, i.default]));
+  const env = { ...actionEnv({ ...defaults, ...inputs }, files, process.env), PGVB_PROGRESS_SECONDS: '1', ...(opts.env ?? {}) };
+  const r = await spawnAndWait(ACTION, [], env, opts.cwd ?? dir, opts.watchArgv ?? false);
+  return {
+    ...r,
+    outputs: parseOutputFile(readFileSync(files.output, 'utf8')),
+    summary: readFileSync(files.summary, 'utf8'),
+    visible: r.stdout
+      .split('\n')
+      .filter((l) => !l.startsWith('::add-mask::'))
+      .join('\n'),
+  };
+}
+
+export async function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<RunResult> {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!/^(GITHUB_|INPUT_|ACTIONS_|RUNNER_|PG|BACKUP_|DB_NAME)/.test(k)) env[k] = v;
+  const cwd = opts.cwd ?? mkdtempSync(path.join(os.tmpdir(), 'pgvb-cli-'));
+  const r = await spawnAndWait(CLI, args, { ...env, PGVB_PROGRESS_SECONDS: '1', ...(opts.env ?? {}) }, cwd, false);
+  return { ...r, outputs: {}, summary: '', visible: r.stdout };
+}
