@@ -38093,7 +38093,7 @@ const INPUTS = [
     },
     {
         name: 'pg-bin-dir',
-        description: 'Directory with pg_dump, pg_restore and psql to prefer over those found on PATH and in the usual places.',
+        description: 'Directory with the pg_dump, pg_restore and psql to use. Empty: the closest version at least the server\'s is searched on PATH and in the usual places (/usr/lib/postgresql/*/bin, Homebrew), then installed on GitHub runners, then run from a pgvector Docker image.',
         default: '',
     },
 ];
@@ -38606,7 +38606,8 @@ class Secrets {
             out = out.split(v).join('***');
         }
         // Whatever a URL's password is, never print it.
-        return out.replace(/(postgres(?:ql)?:\/\/[^:/@\s]*:)[^@\s]*@/gi, '$1***@');
+        // (The documentation placeholder "password" is left as it is.)
+        return out.replace(/(postgres(?:ql)?:\/\/[^:/@\s]*:)([^@\s]*)@/gi, (m, user, pw) => (pw === 'password' ? m : `${user}***@`));
     }
 }
 /** A logger for the CLI and tests: plain lines on stderr/stdout. */
@@ -38983,13 +38984,12 @@ async function streamDump(opts) {
         child.kill('SIGTERM');
     });
     const [{ code, signal }] = await withProgress(opts.logger, opts.progressSeconds, progress, Promise.all([exited, flow]));
-    if (code !== 0 || signal) {
-        if (pipeErr && signal === 'SIGTERM')
-            throw writeError(pipeErr, opts.outFile);
-        throw new BackupError(`${describeExit(name, code, signal)}: ${lastLines(stderr.toString()) || 'no error output'}`, dumpHint(stderr.toString()));
-    }
+    // A failed write side (disk full) is the cause when both failed: we stopped pg_dump because of it.
     if (pipeErr)
         throw writeError(pipeErr, opts.outFile);
+    if (code !== 0 || signal) {
+        throw new BackupError(`${describeExit(name, code, signal)}: ${lastLines(stderr.toString()) || 'no error output'}`, dumpHint(stderr.toString()));
+    }
     opts.logger.debug(`${name} finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     return { dumpBytes: rawMeter.bytes, size: outMeter.bytes, sha256: outMeter.digest() };
 }
@@ -39424,11 +39424,11 @@ function isExecutable(file) {
         return false;
     }
 }
-/** Every distinct directory that holds `tool`, with the tool's version. */
-async function discover(tool, env, pgBinDir) {
+/** Every distinct directory that holds `tool`, with the tool's version (only `pgBinDir` when `only`). */
+async function discover(tool, env, pgBinDir, only = false) {
     const seen = new Set();
     const out = [];
-    for (const dir of candidateDirs(env, pgBinDir)) {
+    for (const dir of only && pgBinDir ? [pgBinDir] : candidateDirs(env, pgBinDir)) {
         const file = external_node_path_default().join(dir, tool);
         if (!(0,external_node_fs_namespaceObject.existsSync)(file) || !isExecutable(file))
             continue;
@@ -39481,12 +39481,24 @@ async function dockerAvailable(env) {
  */
 async function findClientTools(minMajor, opts) {
     const { env, logger } = opts;
-    let candidates = await discover('pg_dump', env, opts.pgBinDir);
-    let chosen = chooseTools(candidates, minMajor, opts.pgBinDir);
+    if (opts.pgBinDir) {
+        // An explicit pg-bin-dir is what the user wants used: no silent fallback to another installation.
+        const found = await discover('pg_dump', env, opts.pgBinDir, true);
+        const fit = chooseTools(found, minMajor, opts.pgBinDir);
+        if (fit) {
+            logger.info(`Using pg_dump ${fit.version} from ${fit.dir}`);
+            return { kind: 'local', ...fit };
+        }
+        throw new BackupError(found.length
+            ? `pg_dump ${found[0].version} in pg-bin-dir ${opts.pgBinDir} is older than the PostgreSQL ${minMajor} server`
+            : `pg-bin-dir ${opts.pgBinDir} has no working pg_dump (needed: version ${minMajor} or newer)`, `Point pg-bin-dir at the bin directory of PostgreSQL ${minMajor} or newer client programs, or leave it empty to search PATH and the usual places`);
+    }
+    let candidates = await discover('pg_dump', env);
+    let chosen = chooseTools(candidates, minMajor);
     if (!chosen && (opts.allowInstall ?? env.GITHUB_ACTIONS === 'true') && process.platform === 'linux') {
         if (await installClient(minMajor, env, logger)) {
-            candidates = await discover('pg_dump', env, opts.pgBinDir);
-            chosen = chooseTools(candidates, minMajor, opts.pgBinDir);
+            candidates = await discover('pg_dump', env);
+            chosen = chooseTools(candidates, minMajor);
         }
     }
     if (chosen) {

@@ -140,7 +140,7 @@ export const INPUTS = [
   },
   {
     name: 'pg-bin-dir',
-    description: 'Directory with pg_dump, pg_restore and psql to prefer over those found on PATH and in the usual places.',
+    description: 'Directory with the pg_dump, pg_restore and psql to use. Empty: the closest version at least the server\'s is searched on PATH and in the usual places (/usr/lib/postgresql/*/bin, Homebrew), then installed on GitHub runners, then run from a pgvector Docker image.',
     default: '',
   },
 ] as const satisfies readonly InputSpec[];

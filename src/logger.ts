@@ -34,7 +34,8 @@ export class Secrets {
       out = out.split(v).join('***');
     }
     // Whatever a URL's password is, never print it.
-    return out.replace(/(postgres(?:ql)?:\/\/[^:/@\s]*:)[^@\s]*@/gi, '$1***@');
+    // (The documentation placeholder "password" is left as it is.)
+    return out.replace(/(postgres(?:ql)?:\/\/[^:/@\s]*:)([^@\s]*)@/gi, (m, user: string, pw: string) => (pw === 'password' ? m : `${user}***@`));
   }
 }
 

@@ -142,11 +142,11 @@ export async function streamDump(opts: {
     child.kill('SIGTERM');
   });
   const [{ code, signal }] = await withProgress(opts.logger, opts.progressSeconds, progress, Promise.all([exited, flow]));
+  // A failed write side (disk full) is the cause when both failed: we stopped pg_dump because of it.
+  if (pipeErr) throw writeError(pipeErr, opts.outFile);
   if (code !== 0 || signal) {
-    if (pipeErr && signal === 'SIGTERM') throw writeError(pipeErr, opts.outFile);
     throw new BackupError(`${describeExit(name, code, signal)}: ${lastLines(stderr.toString()) || 'no error output'}`, dumpHint(stderr.toString()));
   }
-  if (pipeErr) throw writeError(pipeErr, opts.outFile);
   opts.logger.debug(`${name} finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return { dumpBytes: rawMeter.bytes, size: outMeter.bytes, sha256: outMeter.digest() };
 }

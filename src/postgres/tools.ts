@@ -91,11 +91,11 @@ function isExecutable(file: string): boolean {
   }
 }
 
-/** Every distinct directory that holds `tool`, with the tool's version. */
-export async function discover(tool: ToolName, env: NodeJS.ProcessEnv, pgBinDir?: string): Promise<Candidate[]> {
+/** Every distinct directory that holds `tool`, with the tool's version (only `pgBinDir` when `only`). */
+export async function discover(tool: ToolName, env: NodeJS.ProcessEnv, pgBinDir?: string, only = false): Promise<Candidate[]> {
   const seen = new Set<string>();
   const out: Candidate[] = [];
-  for (const dir of candidateDirs(env, pgBinDir)) {
+  for (const dir of only && pgBinDir ? [pgBinDir] : candidateDirs(env, pgBinDir)) {
     const file = path.join(dir, tool);
     if (!existsSync(file) || !isExecutable(file)) continue;
     let real: string;
@@ -155,12 +155,27 @@ export async function findClientTools(
   opts: { env: NodeJS.ProcessEnv; pgBinDir?: string; logger: Logger; allowInstall?: boolean },
 ): Promise<PgTools> {
   const { env, logger } = opts;
-  let candidates = await discover('pg_dump', env, opts.pgBinDir);
-  let chosen = chooseTools(candidates, minMajor, opts.pgBinDir);
+  if (opts.pgBinDir) {
+    // An explicit pg-bin-dir is what the user wants used: no silent fallback to another installation.
+    const found = await discover('pg_dump', env, opts.pgBinDir, true);
+    const fit = chooseTools(found, minMajor, opts.pgBinDir);
+    if (fit) {
+      logger.info(`Using pg_dump ${fit.version} from ${fit.dir}`);
+      return { kind: 'local', ...fit };
+    }
+    throw new BackupError(
+      found.length
+        ? `pg_dump ${found[0]!.version} in pg-bin-dir ${opts.pgBinDir} is older than the PostgreSQL ${minMajor} server`
+        : `pg-bin-dir ${opts.pgBinDir} has no working pg_dump (needed: version ${minMajor} or newer)`,
+      `Point pg-bin-dir at the bin directory of PostgreSQL ${minMajor} or newer client programs, or leave it empty to search PATH and the usual places`,
+    );
+  }
+  let candidates = await discover('pg_dump', env);
+  let chosen = chooseTools(candidates, minMajor);
   if (!chosen && (opts.allowInstall ?? env.GITHUB_ACTIONS === 'true') && process.platform === 'linux') {
     if (await installClient(minMajor, env, logger)) {
-      candidates = await discover('pg_dump', env, opts.pgBinDir);
-      chosen = chooseTools(candidates, minMajor, opts.pgBinDir);
+      candidates = await discover('pg_dump', env);
+      chosen = chooseTools(candidates, minMajor);
     }
   }
   if (chosen) {
