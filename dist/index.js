@@ -40137,8 +40137,9 @@ async function runVerify(ctx) {
         '',
     ].join('\n'));
     reporter.output('verified', ok);
+    // The failure already names the backup, the check and what to do.
     if (!ok)
-        throw new BackupError(`Backup ${b.name} failed verification`, 'See the failed check above; do not rely on this backup');
+        throw new BackupError(outcome.failure ?? `Backup ${b.name} failed verification`);
     return [outcome];
 }
 
@@ -40340,9 +40341,31 @@ function conf(settings) {
         .map(([k, v]) => `${k} = ${typeof v === 'number' ? v : `'${String(v).replace(/'/g, "''")}'`}`)
         .join('\n');
 }
+/**
+ * Where to put a cluster that runs as `runAs`: the temp directory when that user can reach it (every ancestor
+ * searchable by others), else /tmp.
+ */
+function clusterBaseDir(runAs, tmp = external_node_os_default().tmpdir()) {
+    if (!runAs)
+        return tmp;
+    let dir = external_node_path_default().resolve(tmp);
+    for (;;) {
+        try {
+            if (((0,external_node_fs_namespaceObject.statSync)(dir).mode & 0o001) === 0)
+                return '/tmp';
+        }
+        catch {
+            return '/tmp';
+        }
+        const parent = external_node_path_default().dirname(dir);
+        if (parent === dir)
+            return tmp;
+        dir = parent;
+    }
+}
 async function startCluster(opts) {
     const runAs = clusterUser();
-    const dir = await external_node_fs_namespaceObject.promises.mkdtemp(external_node_path_default().join(external_node_os_default().tmpdir(), 'pgvb-cluster-'));
+    const dir = await external_node_fs_namespaceObject.promises.mkdtemp(external_node_path_default().join(clusterBaseDir(runAs), 'pgvb-cluster-'));
     const dataDir = external_node_path_default().join(dir, 'data');
     const superuser = opts.superuser ?? 'postgres';
     const as = (file, args) => ({
@@ -40923,6 +40946,8 @@ async function runTestRestore(ctx) {
         throw new BackupError(`Backup ${b.name} failed verification before the test restore`, 'See the failed check above; use another backup');
     }
     const outcome = await testRestore(ctx, b);
+    if (!outcome.ok && outcome.failure)
+        throw new BackupError(outcome.failure);
     if (!outcome.ok) {
         const n = outcome.comparison?.mismatches.length;
         throw new BackupError(n ? `The test restore of ${b.name} differs from its manifest in ${n} place${n === 1 ? '' : 's'}` : `The test restore of ${b.name} failed`, n ? 'The backup does not hold what was recorded; see the mismatches above and do not rely on it' : 'See the error above');

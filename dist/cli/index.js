@@ -8085,8 +8085,9 @@ async function runVerify(ctx) {
         '',
     ].join('\n'));
     reporter.output('verified', ok);
+    // The failure already names the backup, the check and what to do.
     if (!ok)
-        throw new errors/* BackupError */.hj(`Backup ${b.name} failed verification`, 'See the failed check above; do not rely on this backup');
+        throw new errors/* BackupError */.hj(outcome.failure ?? `Backup ${b.name} failed verification`);
     return [outcome];
 }
 
@@ -8685,6 +8686,8 @@ async function runTestRestore(ctx) {
         throw new errors/* BackupError */.hj(`Backup ${b.name} failed verification before the test restore`, 'See the failed check above; use another backup');
     }
     const outcome = await testRestore(ctx, b);
+    if (!outcome.ok && outcome.failure)
+        throw new errors/* BackupError */.hj(outcome.failure);
     if (!outcome.ok) {
         const n = outcome.comparison?.mismatches.length;
         throw new errors/* BackupError */.hj(n ? `The test restore of ${b.name} differs from its manifest in ${n} place${n === 1 ? '' : 's'}` : `The test restore of ${b.name} failed`, n ? 'The backup does not hold what was recorded; see the mismatches above and do not rely on it' : 'See the error above');
@@ -9732,7 +9735,7 @@ __nccwpck_require__.d(__webpack_exports__, {
   Jp: () => (/* binding */ startCluster)
 });
 
-// UNUSED EXPORTS: clusterUser, throwawaySettings
+// UNUSED EXPORTS: clusterBaseDir, clusterUser, throwawaySettings
 
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
@@ -9823,9 +9826,31 @@ function conf(settings) {
         .map(([k, v]) => `${k} = ${typeof v === 'number' ? v : `'${String(v).replace(/'/g, "''")}'`}`)
         .join('\n');
 }
+/**
+ * Where to put a cluster that runs as `runAs`: the temp directory when that user can reach it (every ancestor
+ * searchable by others), else /tmp.
+ */
+function clusterBaseDir(runAs, tmp = external_node_os_default().tmpdir()) {
+    if (!runAs)
+        return tmp;
+    let dir = external_node_path_default().resolve(tmp);
+    for (;;) {
+        try {
+            if (((0,external_node_fs_.statSync)(dir).mode & 0o001) === 0)
+                return '/tmp';
+        }
+        catch {
+            return '/tmp';
+        }
+        const parent = external_node_path_default().dirname(dir);
+        if (parent === dir)
+            return tmp;
+        dir = parent;
+    }
+}
 async function startCluster(opts) {
     const runAs = clusterUser();
-    const dir = await external_node_fs_.promises.mkdtemp(external_node_path_default().join(external_node_os_default().tmpdir(), 'pgvb-cluster-'));
+    const dir = await external_node_fs_.promises.mkdtemp(external_node_path_default().join(clusterBaseDir(runAs), 'pgvb-cluster-'));
     const dataDir = external_node_path_default().join(dir, 'data');
     const superuser = opts.superuser ?? 'postgres';
     const as = (file, args) => ({

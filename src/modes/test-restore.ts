@@ -139,6 +139,7 @@ export async function runTestRestore(ctx: Context): Promise<TestRestoreOutcome> 
     throw new BackupError(`Backup ${b.name} failed verification before the test restore`, 'See the failed check above; use another backup');
   }
   const outcome = await testRestore(ctx, b);
+  if (!outcome.ok && outcome.failure) throw new BackupError(outcome.failure);
   if (!outcome.ok) {
     const n = outcome.comparison?.mismatches.length;
     throw new BackupError(

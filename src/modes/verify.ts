@@ -107,6 +107,7 @@ export async function runVerify(ctx: Context): Promise<VerifyOutcome[]> {
     ].join('\n'),
   );
   reporter.output('verified', ok);
-  if (!ok) throw new BackupError(`Backup ${b.name} failed verification`, 'See the failed check above; do not rely on this backup');
+  // The failure already names the backup, the check and what to do.
+  if (!ok) throw new BackupError(outcome.failure ?? `Backup ${b.name} failed verification`);
   return [outcome];
 }

@@ -1,6 +1,6 @@
 // Throwaway PostgreSQL clusters in a temp directory: the test restore's default target, the demo's source and
 // the test bed. initdb refuses to run as root, so as root the cluster runs as an unprivileged system user.
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -102,9 +102,28 @@ function conf(settings: Record<string, string | number>): string {
     .join('\n');
 }
 
+/**
+ * Where to put a cluster that runs as `runAs`: the temp directory when that user can reach it (every ancestor
+ * searchable by others), else /tmp.
+ */
+export function clusterBaseDir(runAs: RunAs | undefined, tmp = os.tmpdir()): string {
+  if (!runAs) return tmp;
+  let dir = path.resolve(tmp);
+  for (;;) {
+    try {
+      if ((statSync(dir).mode & 0o001) === 0) return '/tmp';
+    } catch {
+      return '/tmp';
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) return tmp;
+    dir = parent;
+  }
+}
+
 export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const runAs = clusterUser();
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pgvb-cluster-'));
+  const dir = await fs.mkdtemp(path.join(clusterBaseDir(runAs), 'pgvb-cluster-'));
   const dataDir = path.join(dir, 'data');
   const superuser = opts.superuser ?? 'postgres';
   const as = (file: string, args: string[]): Command => ({
