@@ -38551,7 +38551,92 @@ function buildConfig(get, env = process.env) {
     return config;
 }
 
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: ./src/exec.ts
+// Every child process goes through here: no shell, the environment given explicitly, stderr kept (the tail)
+// for error messages, and the exit code and signal always checked by the caller.
+
+
+const KEEP = 64 * 1024;
+/** Keeps the last `KEEP` characters of a stream: enough for an error message, bounded in memory. */
+class Tail {
+    text = '';
+    push(chunk) {
+        this.text += chunk.toString();
+        if (this.text.length > KEEP * 2)
+            this.text = this.text.slice(-KEEP);
+    }
+    toString() {
+        return this.text.slice(-KEEP);
+    }
+}
+const running = new Set();
+function spawnCommand(cmd, stdio) {
+    const options = { env: cmd.env ?? process.env, stdio, shell: false };
+    if (cmd.cwd)
+        options.cwd = cmd.cwd;
+    if (cmd.uid !== undefined)
+        options.uid = cmd.uid;
+    if (cmd.gid !== undefined)
+        options.gid = cmd.gid;
+    const child = (0,external_node_child_process_namespaceObject.spawn)(cmd.file, cmd.args, options);
+    running.add(child);
+    child.once('close', () => running.delete(child));
+    child.once('error', () => running.delete(child));
+    return child;
+}
+/** Stops every child still running (on cancellation), so none outlives the run. */
+function terminateChildren() {
+    for (const c of running)
+        c.kill('SIGTERM');
+}
+/** Waits for a child's exit; resolves with code and signal, rejects only when it could not start. */
+function waitForExit(child) {
+    return new Promise((resolve, reject) => {
+        if (child.exitCode !== null || child.signalCode !== null) {
+            resolve({ code: child.exitCode, signal: child.signalCode });
+            return;
+        }
+        child.once('error', (err) => {
+            if (err.code === 'ENOENT' || err.code === 'EACCES') {
+                reject(new BackupError(`Cannot run ${child.spawnfile}: ${err.code === 'ENOENT' ? 'not found' : 'permission denied'}`, 'Install it or set pg-bin-dir to the directory that holds the PostgreSQL programs', { cause: err }));
+            }
+            else
+                reject(err);
+        });
+        child.once('close', (code, signal) => resolve({ code, signal }));
+    });
+}
+/** Runs a command to completion and returns its output (keeps all stdout: only for small outputs). */
+async function run(cmd, input) {
+    const child = spawnCommand(cmd, [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe']);
+    let stdout = '';
+    const stderr = new Tail();
+    child.stdout?.on('data', (d) => (stdout += d.toString()));
+    child.stderr?.on('data', (d) => stderr.push(d));
+    if (input !== undefined) {
+        child.stdin?.on('error', () => undefined);
+        child.stdin?.end(input);
+    }
+    const { code, signal } = await waitForExit(child);
+    return { code, signal, stdout, stderr: stderr.toString() };
+}
+function describeExit(name, code, signal) {
+    return signal ? `${name} was killed by ${signal}` : `${name} exited with code ${code}`;
+}
+/** The last meaningful lines of a tool's stderr, for one-line error messages. */
+function lastLines(stderr, n = 3) {
+    return stderr
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean)
+        .slice(-n)
+        .join(' | ');
+}
+
 ;// CONCATENATED MODULE: ./src/context.ts
+
 const handlers = new Set();
 let installed = false;
 /** The entry points' onCancel: runs every registered cleanup on SIGINT/SIGTERM, then exits. */
@@ -38563,6 +38648,7 @@ function onCancel(fn) {
             ['SIGTERM', 143],
         ]) {
             process.once(signal, () => {
+                terminateChildren();
                 void (async () => {
                     for (const h of [...handlers].reverse()) {
                         try {
@@ -38787,80 +38873,6 @@ const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.ur
 // EXTERNAL MODULE: external "node:zlib"
 var external_node_zlib_ = __nccwpck_require__(8522);
 var external_node_zlib_default = /*#__PURE__*/__nccwpck_require__.n(external_node_zlib_);
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: ./src/exec.ts
-// Every child process goes through here: no shell, the environment given explicitly, stderr kept (the tail)
-// for error messages, and the exit code and signal always checked by the caller.
-
-
-const KEEP = 64 * 1024;
-/** Keeps the last `KEEP` characters of a stream: enough for an error message, bounded in memory. */
-class Tail {
-    text = '';
-    push(chunk) {
-        this.text += chunk.toString();
-        if (this.text.length > KEEP * 2)
-            this.text = this.text.slice(-KEEP);
-    }
-    toString() {
-        return this.text.slice(-KEEP);
-    }
-}
-function spawnCommand(cmd, stdio) {
-    const options = { env: cmd.env ?? process.env, stdio, shell: false };
-    if (cmd.cwd)
-        options.cwd = cmd.cwd;
-    if (cmd.uid !== undefined)
-        options.uid = cmd.uid;
-    if (cmd.gid !== undefined)
-        options.gid = cmd.gid;
-    return (0,external_node_child_process_namespaceObject.spawn)(cmd.file, cmd.args, options);
-}
-/** Waits for a child's exit; resolves with code and signal, rejects only when it could not start. */
-function waitForExit(child) {
-    return new Promise((resolve, reject) => {
-        if (child.exitCode !== null || child.signalCode !== null) {
-            resolve({ code: child.exitCode, signal: child.signalCode });
-            return;
-        }
-        child.once('error', (err) => {
-            if (err.code === 'ENOENT' || err.code === 'EACCES') {
-                reject(new BackupError(`Cannot run ${child.spawnfile}: ${err.code === 'ENOENT' ? 'not found' : 'permission denied'}`, 'Install it or set pg-bin-dir to the directory that holds the PostgreSQL programs', { cause: err }));
-            }
-            else
-                reject(err);
-        });
-        child.once('close', (code, signal) => resolve({ code, signal }));
-    });
-}
-/** Runs a command to completion and returns its output (keeps all stdout: only for small outputs). */
-async function run(cmd, input) {
-    const child = spawnCommand(cmd, [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe']);
-    let stdout = '';
-    const stderr = new Tail();
-    child.stdout?.on('data', (d) => (stdout += d.toString()));
-    child.stderr?.on('data', (d) => stderr.push(d));
-    if (input !== undefined) {
-        child.stdin?.on('error', () => undefined);
-        child.stdin?.end(input);
-    }
-    const { code, signal } = await waitForExit(child);
-    return { code, signal, stdout, stderr: stderr.toString() };
-}
-function describeExit(name, code, signal) {
-    return signal ? `${name} was killed by ${signal}` : `${name} exited with code ${code}`;
-}
-/** The last meaningful lines of a tool's stderr, for one-line error messages. */
-function lastLines(stderr, n = 3) {
-    return stderr
-        .split('\n')
-        .map((l) => l.trim())
-        .filter(Boolean)
-        .slice(-n)
-        .join(' | ');
-}
-
 ;// CONCATENATED MODULE: ./src/archive/pipeline.ts
 // Streaming: pg_dump's stdout flows through optional compression and a sha256/byte counter into a file, with
 // backpressure and in constant memory. The exit status of every stage is checked: a dump whose producer failed

@@ -1,4 +1,5 @@
 import type { Config } from './config.js';
+import { terminateChildren } from './exec.js';
 import type { Logger } from './logger.js';
 import type { Reporter } from './report/reporter.js';
 
@@ -23,6 +24,7 @@ export function onCancel(fn: () => Promise<void> | void): () => void {
       ['SIGTERM', 143],
     ] as const) {
       process.once(signal, () => {
+        terminateChildren();
         void (async () => {
           for (const h of [...handlers].reverse()) {
             try {

@@ -33,12 +33,23 @@ export class Tail {
   }
 }
 
+const running = new Set<ChildProcess>();
+
 export function spawnCommand(cmd: Command, stdio: SpawnOptions['stdio']): ChildProcess {
   const options: SpawnOptions = { env: cmd.env ?? process.env, stdio, shell: false };
   if (cmd.cwd) options.cwd = cmd.cwd;
   if (cmd.uid !== undefined) options.uid = cmd.uid;
   if (cmd.gid !== undefined) options.gid = cmd.gid;
-  return spawn(cmd.file, cmd.args, options);
+  const child = spawn(cmd.file, cmd.args, options);
+  running.add(child);
+  child.once('close', () => running.delete(child));
+  child.once('error', () => running.delete(child));
+  return child;
+}
+
+/** Stops every child still running (on cancellation), so none outlives the run. */
+export function terminateChildren(): void {
+  for (const c of running) c.kill('SIGTERM');
 }
 
 /** Waits for a child's exit; resolves with code and signal, rejects only when it could not start. */

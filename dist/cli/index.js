@@ -6765,7 +6765,10 @@ function buildConfig(get, env = process.env) {
     return config;
 }
 
+// EXTERNAL MODULE: ./src/exec.ts
+var exec = __nccwpck_require__(3190);
 ;// CONCATENATED MODULE: ./src/context.ts
+
 const handlers = new Set();
 let installed = false;
 /** The entry points' onCancel: runs every registered cleanup on SIGINT/SIGTERM, then exits. */
@@ -6777,6 +6780,7 @@ function onCancel(fn) {
             ['SIGTERM', 143],
         ]) {
             process.once(signal, () => {
+                (0,exec/* terminateChildren */.rK)();
                 void (async () => {
                     for (const h of [...handlers].reverse()) {
                         try {
@@ -7001,8 +7005,6 @@ const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.ur
 ;// CONCATENATED MODULE: external "node:zlib"
 const external_node_zlib_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:zlib");
 var external_node_zlib_default = /*#__PURE__*/__nccwpck_require__.n(external_node_zlib_namespaceObject);
-// EXTERNAL MODULE: ./src/exec.ts
-var exec = __nccwpck_require__(3190);
 ;// CONCATENATED MODULE: ./src/archive/pipeline.ts
 // Streaming: pg_dump's stdout flows through optional compression and a sha256/byte counter into a file, with
 // backpressure and in constant memory. The exit status of every stage is checked: a dump whose producer failed
@@ -9488,6 +9490,7 @@ function exitCodeFor(err) {
 /* harmony export */   PW: () => (/* binding */ Tail),
 /* harmony export */   eF: () => (/* binding */ run),
 /* harmony export */   nj: () => (/* binding */ spawnCommand),
+/* harmony export */   rK: () => (/* binding */ terminateChildren),
 /* harmony export */   w$: () => (/* binding */ lastLines),
 /* harmony export */   zE: () => (/* binding */ waitForExit)
 /* harmony export */ });
@@ -9511,6 +9514,7 @@ class Tail {
         return this.text.slice(-KEEP);
     }
 }
+const running = new Set();
 function spawnCommand(cmd, stdio) {
     const options = { env: cmd.env ?? process.env, stdio, shell: false };
     if (cmd.cwd)
@@ -9519,7 +9523,16 @@ function spawnCommand(cmd, stdio) {
         options.uid = cmd.uid;
     if (cmd.gid !== undefined)
         options.gid = cmd.gid;
-    return (0,node_child_process__WEBPACK_IMPORTED_MODULE_0__.spawn)(cmd.file, cmd.args, options);
+    const child = (0,node_child_process__WEBPACK_IMPORTED_MODULE_0__.spawn)(cmd.file, cmd.args, options);
+    running.add(child);
+    child.once('close', () => running.delete(child));
+    child.once('error', () => running.delete(child));
+    return child;
+}
+/** Stops every child still running (on cancellation), so none outlives the run. */
+function terminateChildren() {
+    for (const c of running)
+        c.kill('SIGTERM');
 }
 /** Waits for a child's exit; resolves with code and signal, rejects only when it could not start. */
 function waitForExit(child) {

@@ -21,9 +21,23 @@ export interface RunResult {
   visible: string;
   /** Every child process command line seen while the run went on (for argv leak checks). */
   argvSeen: string[];
+  signalled: boolean;
 }
 
-function spawnAndWait(file: string, args: string[], env: NodeJS.ProcessEnv, cwd: string, watchArgv: boolean): Promise<{ code: number; stdout: string; stderr: string; argvSeen: string[] }> {
+export interface SignalWhen {
+  /** Send `signal` once stdout matches this. */
+  pattern: RegExp;
+  signal: NodeJS.Signals;
+}
+
+function spawnAndWait(
+  file: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  watchArgv: boolean,
+  signalWhen?: SignalWhen,
+): Promise<{ code: number; stdout: string; stderr: string; argvSeen: string[]; signalled: boolean }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [file, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -42,12 +56,19 @@ function spawnAndWait(file: string, args: string[], env: NodeJS.ProcessEnv, cwd:
         }
       }, 25);
     }
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    let signalled = false;
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (signalWhen && !signalled && signalWhen.pattern.test(stdout)) {
+        signalled = true;
+        child.kill(signalWhen.signal);
+      }
+    });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
-    child.on('close', (code) => {
+    child.on('close', (code, signal) => {
       if (timer) clearInterval(timer);
-      resolve({ code: code ?? -1, stdout, stderr, argvSeen: [...argvSeen] });
+      resolve({ code: code ?? (signal ? 128 + (signal === 'SIGTERM' ? 15 : signal === 'SIGINT' ? 2 : 9) : -1), stdout, stderr, argvSeen: [...argvSeen], signalled });
     });
   });
 }
@@ -60,14 +81,17 @@ function readdirSafe(dir: string): string[] {
   }
 }
 
-export async function runAction(inputs: Record<string, string>, opts: { env?: NodeJS.ProcessEnv; cwd?: string; watchArgv?: boolean } = {}): Promise<RunResult> {
+export async function runAction(
+  inputs: Record<string, string>,
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; watchArgv?: boolean; signalWhen?: SignalWhen } = {},
+): Promise<RunResult> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pgvb-run-'));
   const files = { output: path.join(dir, 'output'), summary: path.join(dir, 'summary.md') };
   writeFileSync(files.output, '');
   writeFileSync(files.summary, '');
   const defaults = Object.fromEntries(INPUTS.map((i) => [i.name, i.default]));
   const env = { ...actionEnv({ ...defaults, ...inputs }, files, process.env), PGVB_PROGRESS_SECONDS: '1', ...(opts.env ?? {}) };
-  const r = await spawnAndWait(ACTION, [], env, opts.cwd ?? dir, opts.watchArgv ?? false);
+  const r = await spawnAndWait(ACTION, [], env, opts.cwd ?? dir, opts.watchArgv ?? false, opts.signalWhen);
   return {
     ...r,
     outputs: parseOutputFile(readFileSync(files.output, 'utf8')),

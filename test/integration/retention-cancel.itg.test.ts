@@ -1,0 +1,160 @@
+// Retention on real backups (ages set through the manifests' createdAt), prune's dry run, and cleanup when a
+// run is cancelled (SIGTERM, as the runner sends it).
+import { chmodSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { Manifest } from '../../src/archive/manifest.js';
+import { runAction, runCli } from '../helpers/action.js';
+import { adminUrl, createDatabase, dropDatabase, sql } from '../helpers/pg.js';
+
+let db: { name: string; url: string };
+let template: { archive: string; manifest: string };
+
+beforeAll(async () => {
+  db = await createDatabase('ret_db', { documents: 50, dimensions: 8 });
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'pgvb-ret-tpl-'));
+  const r = await runAction({ 'database-url': db.url, 'backup-dir': dir, verify: 'none' });
+  expect(r.code, r.stdout).toBe(0);
+  template = { archive: r.outputs['backup-path']!, manifest: r.outputs['manifest-path']! };
+});
+afterAll(async () => {
+  await dropDatabase(db.name);
+});
+
+/** Places a copy of the template backup in `dir` under `name`, created `daysAgo` days ago. */
+function plant(dir: string, name: string, daysAgo: number, opts: { verifiedOk?: boolean } = {}): void {
+  const m = JSON.parse(readFileSync(template.manifest, 'utf8')) as Manifest;
+  m.name = name;
+  m.archive.file = `${name}.dump`;
+  m.createdAt = new Date(Date.now() - daysAgo * 86_400_000).toISOString();
+  if (opts.verifiedOk !== undefined) m.verification = { level: 'full', ok: opts.verifiedOk, at: m.createdAt, checks: [] };
+  copyFileSync(template.archive, path.join(dir, `${name}.dump`));
+  writeFileSync(path.join(dir, `${name}.json`), JSON.stringify(m));
+}
+
+const names = (dir: string): string[] => readdirSync(dir).sort();
+
+describe('retention', () => {
+  test('after a successful backup: older than retention-days deleted, orphans and fresh partials kept', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'pgvb-ret-'));
+    plant(dir, `${db.name}_old10`, 10);
+    plant(dir, `${db.name}_old8`, 8);
+    plant(dir, `${db.name}_new3`, 3);
+    // An archive without a manifest is not a backup and is never touched; a fresh .partial may be a running backup.
+    copyFileSync(template.archive, path.join(dir, `${db.name}_orphan.dump`));
+    writeFileSync(path.join(dir, `${db.name}_fresh.dump.partial`), 'x');
+    writeFileSync(path.join(dir, `${db.name}_stale.dump.partial`), 'x');
+    const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000);
+    utimesSync(path.join(dir, `${db.name}_stale.dump.partial`), twoDaysAgo, twoDaysAgo);
+    const r = await runAction({ 'database-url': db.url, 'backup-dir': dir, verify: 'none', 'retention-days': '7' });
+    expect(r.code, r.stdout).toBe(0);
+    const left = names(dir);
+    expect(left).not.toContain(`${db.name}_old10.json`);
+    expect(left).not.toContain(`${db.name}_old10.dump`);
+    expect(left).not.toContain(`${db.name}_old8.dump`);
+    expect(left).toContain(`${db.name}_new3.dump`);
+    expect(left).toContain(`${db.name}_orphan.dump`);
+    expect(left).toContain(`${db.name}_fresh.dump.partial`);
+    expect(left).not.toContain(`${db.name}_stale.dump.partial`);
+    expect(left).toContain(path.basename(r.outputs['backup-path']!));
+    expect(r.stdout).toMatch(/Retention \(7 days, keep-min 1\): 2 kept, 2 deleted/);
+  });
+
+  test('three good backups followed by five failed runs with keep-min 3: all three survive', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'pgvb-ret-min-'));
+    for (let i = 0; i < 3; i++) plant(dir, `${db.name}_good${i}`, 30 + i, { verifiedOk: true });
+    for (let i = 0; i < 5; i++) plant(dir, `${db.name}_failed${i}`, 20 + i, { verifiedOk: false });
+    const r = await runAction({ mode: 'prune', 'database-url': db.url, 'backup-dir': dir, 'retention-days': '7', 'keep-min': '3', 'dry-run': 'false' });
+    expect(r.code, r.stdout).toBe(0);
+    const left = names(dir);
+    for (let i = 0; i < 3; i++) expect(left).toContain(`${db.name}_good${i}.dump`);
+    for (let i = 0; i < 5; i++) expect(left).not.toContain(`${db.name}_failed${i}.dump`);
+  });
+
+  test('the newest good backup survives whatever its age; order is by manifest time, not by name', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'pgvb-ret-order-'));
+    // Names sort the other way round from their creation times.
+    plant(dir, `${db.name}_20990101_000000`, 40);
+    plant(dir, `${db.name}_20000101_000000`, 35);
+    const r = await runAction({ mode: 'prune', 'database-url': db.url, 'backup-dir': dir, 'retention-days': '7', 'dry-run': 'false' });
+    expect(r.code, r.stdout).toBe(0);
+    expect(names(dir)).toEqual([`${db.name}_20000101_000000.dump`, `${db.name}_20000101_000000.json`]);
+  });
+
+  test('prune is a dry run unless dry-run is false', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'pgvb-ret-dry-'));
+    plant(dir, `${db.name}_a`, 20);
+    plant(dir, `${db.name}_b`, 10);
+    const before = names(dir);
+    const r = await runCli(['prune', '--backup-dir', dir, '--database-url', db.url]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`would delete ${db.name}_a`);
+    expect(r.stdout).toContain('dry run');
+    expect(names(dir)).toEqual(before);
+  });
+
+  test('a failed backup never prunes', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'pgvb-ret-fail-'));
+    plant(dir, `${db.name}_old`, 20);
+    plant(dir, `${db.name}_older`, 30);
+    const before = names(dir);
+    const r = await runAction({ 'database-url': db.url, 'backup-dir': dir, 'pg-bin-dir': '/nonexistent', 'retention-days': '1' });
+    expect(r.code).not.toBe(0);
+    expect(names(dir)).toEqual(before);
+  });
+
+  test('backups of other databases in the same directory are not touched', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'pgvb-ret-other-'));
+    plant(dir, `${db.name}_mine`, 20);
+    plant(dir, `other_db_20200101_000000`, 20);
+    const m = JSON.parse(readFileSync(path.join(dir, 'other_db_20200101_000000.json'), 'utf8')) as Manifest;
+    m.database = 'other_db';
+    writeFileSync(path.join(dir, 'other_db_20200101_000000.json'), JSON.stringify(m));
+    const r = await runAction({ 'database-url': db.url, 'backup-dir': dir, verify: 'none', 'retention-days': '7' });
+    expect(r.code).toBe(0);
+    expect(names(dir)).toContain('other_db_20200101_000000.dump');
+    expect(names(dir)).not.toContain(`${db.name}_mine.dump`);
+  });
+});
+
+describe('cancellation', () => {
+  test('SIGTERM during a test restore: the throwaway cluster and temp files are removed', async () => {
+    const tmpdir = mkdtempSync(path.join(os.tmpdir(), 'pgvb-cancel-'));
+    chmodSync(tmpdir, 0o711);
+    const r = await runAction({ mode: 'test-restore', backup: template.manifest }, { env: { TMPDIR: tmpdir }, signalWhen: { pattern: /Target: /, signal: 'SIGTERM' } });
+    expect(r.signalled).toBe(true);
+    expect(r.code).not.toBe(0);
+    expect(readdirSync(tmpdir)).toEqual([]);
+  });
+
+  test('SIGTERM during a test restore into test-restore-url: the temporary database is dropped', async () => {
+    const r = await runAction(
+      { mode: 'test-restore', backup: template.manifest, 'test-restore-url': adminUrl() },
+      { signalWhen: { pattern: /Target: /, signal: 'SIGTERM' } },
+    );
+    expect(r.signalled).toBe(true);
+    expect(r.code).not.toBe(0);
+    const left = await sql<{ datname: string }>(adminUrl(), `SELECT datname FROM pg_database WHERE datname LIKE 'pgvb_test_%'`);
+    expect(left).toEqual([]);
+  });
+
+  test('SIGTERM during a dump: no partial file, no archive, no manifest', async () => {
+    const big = await createDatabase('ret_big', async (c) => {
+      await c.query(`CREATE EXTENSION vector; CREATE TABLE big (id bigserial PRIMARY KEY, body text, e vector(32))`);
+      await c.query(`INSERT INTO big (body, e) SELECT repeat(md5(g::text), 8), (SELECT array_agg(random()::real) FROM generate_series(1, 32) WHERE g > 0)::vector FROM generate_series(1, 100000) g`);
+    });
+    try {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'pgvb-cancel-dump-'));
+      const r = await runAction({ 'database-url': big.url, 'backup-dir': dir, compression: 'none' }, { signalWhen: { pattern: /locked \(ACCESS SHARE\)/, signal: 'SIGTERM' } });
+      expect(r.signalled).toBe(true);
+      expect(r.code).not.toBe(0);
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      await dropDatabase(big.name);
+    }
+  });
+});
+
+
+
