@@ -38673,14 +38673,23 @@ function onCancel(fn) {
 /** Replaces every registered secret (and its URL-encoded form) in text. */
 class Secrets {
     values = new Set();
-    add(value) {
+    /**
+     * Registers a secret; with `derived`, also the forms it takes inside URLs and headers (percent-encoded,
+     * base64). Returns the forms that were new, for the runner's masking.
+     */
+    add(value, derived = true) {
         if (!value || value.length < 3)
-            return;
-        for (const form of [value, encodeURIComponent(value), Buffer.from(value).toString('base64')]) {
-            this.values.add(form);
+            return [];
+        const forms = [value];
+        if (derived) {
+            forms.push(encodeURIComponent(value), Buffer.from(value).toString('base64'));
+            // Percent-encoding of everything but unreserved characters, as some tools print it.
+            forms.push(value.replace(/[^A-Za-z0-9\-._~]/g, (c) => encodeURIComponent(c)));
         }
-        // libpq-style percent-encoding of everything but unreserved characters, as some tools print it.
-        this.values.add(value.replace(/[^A-Za-z0-9\-._~]/g, (c) => encodeURIComponent(c)));
+        const added = forms.filter((f) => !this.values.has(f));
+        for (const f of added)
+            this.values.add(f);
+        return added;
     }
     list() {
         return [...this.values];
@@ -41292,6 +41301,7 @@ async function dispatch(ctx) {
 
 
 
+
 class ActionLogger {
     secrets;
     constructor(secrets) {
@@ -41329,14 +41339,14 @@ class ActionReporter {
 }
 async function runAction() {
     const secrets = new Secrets();
+    const mask = (value, derived) => {
+        for (const form of secrets.add(value, derived))
+            core_setSecret(form);
+    };
     // Mask secret inputs before anything else can print them.
     for (const spec of INPUTS) {
-        if ('secret' in spec && spec.secret) {
-            const v = getInput(spec.name);
-            if (v)
-                core_setSecret(v);
-            secrets.add(v);
-        }
+        if ('secret' in spec && spec.secret)
+            mask(getInput(spec.name), false);
     }
     const logger = new ActionLogger(secrets);
     try {
@@ -41344,13 +41354,10 @@ async function runAction() {
             const v = getInput(name);
             return v === '' ? undefined : v;
         });
-        for (const s of [...config.secrets, config.source.password]) {
-            if (!s)
-                continue;
-            secrets.add(s);
-            for (const form of secrets.list())
-                core_setSecret(form);
-        }
+        // The password in every form it can take (raw, percent-encoded, base64).
+        mask(config.source.password, true);
+        if (config.testRestoreUrl)
+            mask(resolveConnection(config.testRestoreUrl, {}, 'test-restore-url').password, true);
         await runMode({ config, logger, reporter: new ActionReporter(secrets), onCancel: onCancel });
     }
     catch (err) {

@@ -1,4 +1,5 @@
 // Bundles the action (dist/index.js) and the CLI (dist/cli/index.js) with ncc, and regenerates action.yml.
+// ncc type-checks src/ with tsconfig.json; the tests have their own test/tsconfig.json.
 import { execFileSync } from 'node:child_process';
 import { chmodSync, rmSync } from 'node:fs';
 

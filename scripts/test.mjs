@@ -23,7 +23,8 @@ if (!existsSync('node_modules/node/bin/node') || !existsSync('node_modules/vites
   step('npm ci', 'npm', ['ci', '--no-audit', '--no-fund']);
 }
 const node24 = existsSync('node_modules/node/bin/node') ? path.resolve('node_modules/node/bin/node') : process.execPath;
-step('Build dist/ (tsc + ncc)', 'npm', ['run', 'build', '--silent']);
+step('Type-check src/ and test/', 'npm', ['run', 'typecheck', '--silent']);
+step('Build dist/ (ncc)', 'npm', ['run', 'build', '--silent']);
 if (process.env.CI === 'true' && existsSync('.git')) {
   // The committed bundle must be what the source builds to (the runner runs dist/, not src/).
   step('dist/, action.yml and README tables match the source', 'git', ['diff', '--stat', '--exit-code', '--', 'dist', 'action.yml', 'README.md']);

@@ -5,6 +5,7 @@ import { onCancel } from './context.js';
 import { describeError } from './errors.js';
 import { INPUTS, type InputName } from './inputs.js';
 import { Secrets, type Logger } from './logger.js';
+import { resolveConnection } from './postgres/connection.js';
 import { runMode } from './run.js';
 import type { Reporter } from './report/reporter.js';
 
@@ -40,13 +41,12 @@ class ActionReporter implements Reporter {
 
 export async function runAction(): Promise<void> {
   const secrets = new Secrets();
+  const mask = (value: string | undefined, derived: boolean): void => {
+    for (const form of secrets.add(value, derived)) core.setSecret(form);
+  };
   // Mask secret inputs before anything else can print them.
   for (const spec of INPUTS) {
-    if ('secret' in spec && spec.secret) {
-      const v = core.getInput(spec.name);
-      if (v) core.setSecret(v);
-      secrets.add(v);
-    }
+    if ('secret' in spec && spec.secret) mask(core.getInput(spec.name), false);
   }
   const logger = new ActionLogger(secrets);
   try {
@@ -54,11 +54,9 @@ export async function runAction(): Promise<void> {
       const v = core.getInput(name);
       return v === '' ? undefined : v;
     });
-    for (const s of [...config.secrets, config.source.password]) {
-      if (!s) continue;
-      secrets.add(s);
-      for (const form of secrets.list()) core.setSecret(form);
-    }
+    // The password in every form it can take (raw, percent-encoded, base64).
+    mask(config.source.password, true);
+    if (config.testRestoreUrl) mask(resolveConnection(config.testRestoreUrl, {}, 'test-restore-url').password, true);
     await runMode({ config, logger, reporter: new ActionReporter(secrets), onCancel });
   } catch (err) {
     core.setFailed(secrets.scrub(describeError(err)));

@@ -9,6 +9,7 @@ import { ConfigurationError, describeError, exitCodeFor } from './errors.js';
 import { INPUTS, MODES, OUTPUTS, type InputName, type Mode, type OutputName } from './inputs.js';
 import { ConsoleLogger, Secrets } from './logger.js';
 import type { Reporter } from './report/reporter.js';
+import { resolveConnection } from './postgres/connection.js';
 import { runMode } from './run.js';
 import { VERSION } from './version.js';
 
@@ -212,6 +213,7 @@ export async function runCli(argv: string[], io: CliIo, demo?: () => Promise<num
     };
     const config = buildConfig((name) => (name === 'mode' ? args.command : get(name)), env);
     for (const s of config.secrets) secrets.add(s);
+    if (config.testRestoreUrl) secrets.add(resolveConnection(config.testRestoreUrl, {}, 'test-restore-url').password);
     const logger = new ConsoleLogger(secrets, args.verbose, (l) => io.stderr(l + '\n'));
     const reporter = new CliReporter(secrets);
     let failure: unknown;

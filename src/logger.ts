@@ -14,13 +14,21 @@ export interface Logger {
 export class Secrets {
   private readonly values = new Set<string>();
 
-  add(value: string | undefined): void {
-    if (!value || value.length < 3) return;
-    for (const form of [value, encodeURIComponent(value), Buffer.from(value).toString('base64')]) {
-      this.values.add(form);
+  /**
+   * Registers a secret; with `derived`, also the forms it takes inside URLs and headers (percent-encoded,
+   * base64). Returns the forms that were new, for the runner's masking.
+   */
+  add(value: string | undefined, derived = true): string[] {
+    if (!value || value.length < 3) return [];
+    const forms = [value];
+    if (derived) {
+      forms.push(encodeURIComponent(value), Buffer.from(value).toString('base64'));
+      // Percent-encoding of everything but unreserved characters, as some tools print it.
+      forms.push(value.replace(/[^A-Za-z0-9\-._~]/g, (c) => encodeURIComponent(c)));
     }
-    // libpq-style percent-encoding of everything but unreserved characters, as some tools print it.
-    this.values.add(value.replace(/[^A-Za-z0-9\-._~]/g, (c) => encodeURIComponent(c)));
+    const added = forms.filter((f) => !this.values.has(f));
+    for (const f of added) this.values.add(f);
+    return added;
   }
 
   list(): string[] {

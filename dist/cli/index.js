@@ -6805,14 +6805,23 @@ function onCancel(fn) {
 /** Replaces every registered secret (and its URL-encoded form) in text. */
 class Secrets {
     values = new Set();
-    add(value) {
+    /**
+     * Registers a secret; with `derived`, also the forms it takes inside URLs and headers (percent-encoded,
+     * base64). Returns the forms that were new, for the runner's masking.
+     */
+    add(value, derived = true) {
         if (!value || value.length < 3)
-            return;
-        for (const form of [value, encodeURIComponent(value), Buffer.from(value).toString('base64')]) {
-            this.values.add(form);
+            return [];
+        const forms = [value];
+        if (derived) {
+            forms.push(encodeURIComponent(value), Buffer.from(value).toString('base64'));
+            // Percent-encoding of everything but unreserved characters, as some tools print it.
+            forms.push(value.replace(/[^A-Za-z0-9\-._~]/g, (c) => encodeURIComponent(c)));
         }
-        // libpq-style percent-encoding of everything but unreserved characters, as some tools print it.
-        this.values.add(value.replace(/[^A-Za-z0-9\-._~]/g, (c) => encodeURIComponent(c)));
+        const added = forms.filter((f) => !this.values.has(f));
+        for (const f of added)
+            this.values.add(f);
+        return added;
     }
     list() {
         return [...this.values];
@@ -9026,6 +9035,7 @@ async function dispatch(ctx) {
 
 
 
+
 const COMMANDS = {
     backup: 'Dump the database from one snapshot, write the manifest, verify, apply retention.',
     verify: 'Check a backup (latest, a name or a path; --all for every one): checksum, decompression, structure.',
@@ -9222,6 +9232,8 @@ async function runCli(argv, io, demo) {
         const config = buildConfig((name) => (name === 'mode' ? args.command : get(name)), env);
         for (const s of config.secrets)
             secrets.add(s);
+        if (config.testRestoreUrl)
+            secrets.add((0,connection/* resolveConnection */.XC)(config.testRestoreUrl, {}, 'test-restore-url').password);
         const logger = new ConsoleLogger(secrets, args.verbose, (l) => io.stderr(l + '\n'));
         const reporter = new CliReporter(secrets);
         let failure;
@@ -9375,7 +9387,17 @@ function parseOutputFile(text) {
 }
 function runAction(actionJs, env) {
     return new Promise((resolve, reject) => {
-        const child = (0,external_node_child_process_.spawn)(process.execPath, [actionJs], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+        const child = (0,external_node_child_process_.spawn)(process.execPath, [actionJs], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+        // The runner consumes ::add-mask:: commands and never shows them; neither does the demo.
+        let carry = '';
+        child.stdout.on('data', (d) => {
+            const lines = (carry + d.toString()).split('\n');
+            carry = lines.pop() ?? '';
+            for (const l of lines)
+                if (!l.startsWith('::add-mask::'))
+                    process.stderr.write(l + '\n');
+        });
+        child.stdout.on('end', () => carry && process.stderr.write(carry + '\n'));
         child.on('error', reject);
         child.on('close', (code) => resolve(code ?? 1));
     });
@@ -9387,9 +9409,11 @@ async function runDemo() {
         process.stderr.write(`The bundled action ${actionJs} is missing: run npm run build first\n`);
         return 1;
     }
-    const work = __nccwpck_require__.ab + ".demo";
-    await external_node_fs_.promises.rm(__nccwpck_require__.ab + ".demo", { recursive: true, force: true });
-    await external_node_fs_.promises.mkdir(__nccwpck_require__.ab + ".demo", { recursive: true });
+    // (Computed at run time: a literal path relative to the working directory would be rewritten by ncc into
+    // a bundled asset path.)
+    const work = external_node_path_default().resolve(process.env.PGVB_DEMO_DIR ?? ['.', 'demo'].join(''));
+    await external_node_fs_.promises.rm(work, { recursive: true, force: true });
+    await external_node_fs_.promises.mkdir(work, { recursive: true });
     const servers = (await (0,postgres_cluster/* findServers */.G9)(process.env)).filter((s) => (0,postgres_cluster/* providesExtensions */.P$)(s, ['vector']).length === 0);
     const server = servers[0];
     if (!server) {
@@ -9413,7 +9437,7 @@ async function runDemo() {
             ['backup (verify: full = checksum + structure + test restore)', { mode: 'backup', verify: 'full' }],
             ['list', { mode: 'list' }],
         ]) {
-            const files = { output: __nccwpck_require__.ab + ".demo/" + inputs.mode + '.output', summary: __nccwpck_require__.ab + ".demo/" + inputs.mode + '.summary.md' };
+            const files = { output: external_node_path_default().join(work, `${inputs.mode}.output`), summary: external_node_path_default().join(work, `${inputs.mode}.summary.md`) };
             await external_node_fs_.promises.writeFile(files.output, '');
             await external_node_fs_.promises.writeFile(files.summary, '');
             process.stderr.write(`\n== node dist/index.js: ${step}\n`);

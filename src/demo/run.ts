@@ -46,7 +46,15 @@ export function parseOutputFile(text: string): Record<string, string> {
 
 function runAction(actionJs: string, env: NodeJS.ProcessEnv): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [actionJs], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(process.execPath, [actionJs], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    // The runner consumes ::add-mask:: commands and never shows them; neither does the demo.
+    let carry = '';
+    child.stdout.on('data', (d: Buffer) => {
+      const lines = (carry + d.toString()).split('\n');
+      carry = lines.pop() ?? '';
+      for (const l of lines) if (!l.startsWith('::add-mask::')) process.stderr.write(l + '\n');
+    });
+    child.stdout.on('end', () => carry && process.stderr.write(carry + '\n'));
     child.on('error', reject);
     child.on('close', (code) => resolve(code ?? 1));
   });
@@ -59,7 +67,9 @@ export async function runDemo(): Promise<number> {
     process.stderr.write(`The bundled action ${actionJs} is missing: run npm run build first\n`);
     return 1;
   }
-  const work = path.resolve('.demo');
+  // (Computed at run time: a literal path relative to the working directory would be rewritten by ncc into
+  // a bundled asset path.)
+  const work = path.resolve(process.env.PGVB_DEMO_DIR ?? ['.', 'demo'].join(''));
   await fs.rm(work, { recursive: true, force: true });
   await fs.mkdir(work, { recursive: true });
   const servers = (await findServers(process.env)).filter((s) => providesExtensions(s, ['vector']).length === 0);
