@@ -124,7 +124,8 @@ export function parseDotEnv(text: string): Record<string, string> {
     const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
     if (!m) continue;
     let v = m[2]!;
-    if ((v.startsWith('"') && v.endsWith('"')) || (v.startsWith("'") && v.endsWith("'"))) v = v.slice(1, -1);
+    const quoted = /^(["'])(.*?)\1\s*(#.*)?$/.exec(v);
+    if (quoted) v = quoted[2]!;
     else v = v.replace(/\s+#.*$/, '');
     out[m[1]!] = v;
   }

@@ -24,9 +24,9 @@ export class Secrets {
     if (derived) {
       forms.push(encodeURIComponent(value), Buffer.from(value).toString('base64'));
       // Percent-encoding of everything but unreserved characters, as some tools print it.
-      forms.push(value.replace(/[^A-Za-z0-9\-._~]/g, (c) => encodeURIComponent(c)));
+      forms.push(encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`));
     }
-    const added = forms.filter((f) => !this.values.has(f));
+    const added = [...new Set(forms)].filter((f) => !this.values.has(f));
     for (const f of added) this.values.add(f);
     return added;
   }

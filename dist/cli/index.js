@@ -6816,9 +6816,9 @@ class Secrets {
         if (derived) {
             forms.push(encodeURIComponent(value), Buffer.from(value).toString('base64'));
             // Percent-encoding of everything but unreserved characters, as some tools print it.
-            forms.push(value.replace(/[^A-Za-z0-9\-._~]/g, (c) => encodeURIComponent(c)));
+            forms.push(encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`));
         }
-        const added = forms.filter((f) => !this.values.has(f));
+        const added = [...new Set(forms)].filter((f) => !this.values.has(f));
         for (const f of added)
             this.values.add(f);
         return added;
@@ -6896,7 +6896,8 @@ const MANIFEST_VERSION = 1;
 const TOOL_NAME = 'pgvector-backup';
 /** `<db>_YYYYMMDD_HHMMSS`, the old kit's naming; the database part keeps only file-name-safe characters. */
 function backupName(database, at) {
-    const safe = database.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^\.+/, '_') || 'db';
+    // No path separators, no leading dot, no "..": the name is used in paths and object keys.
+    const safe = database.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/\.{2,}/g, '_').replace(/^\./, '_') || 'db';
     const p = (n) => String(n).padStart(2, '0');
     const stamp = `${at.getUTCFullYear()}${p(at.getUTCMonth() + 1)}${p(at.getUTCDate())}_${p(at.getUTCHours())}${p(at.getUTCMinutes())}${p(at.getUTCSeconds())}`;
     return `${safe}_${stamp}`;
@@ -6970,7 +6971,7 @@ function parseManifest(text, file) {
             problems.push('archive.size');
         if (!a || typeof a.sha256 !== 'string' || !SHA256.test(a.sha256))
             problems.push('archive.sha256');
-        if (a?.files && (!Array.isArray(a.files) || a.files.some((f) => typeof f.path !== 'string' || /(^|[/\\])\.\.([/\\]|$)|^\//.test(f.path) || !SHA256.test(f.sha256))))
+        if (a?.files && (!Array.isArray(a.files) || a.files.some((f) => f === null || typeof f !== 'object' || typeof f.path !== 'string' || /(^|[/\\])\.\.([/\\]|$)|^\//.test(f.path) || !SHA256.test(f.sha256))))
             problems.push('archive.files');
         if (!Array.isArray(obj.tables))
             problems.push('tables');
@@ -7766,14 +7767,16 @@ async function runPrune(ctx) {
 
 const PLAIN_HEADER = '-- PostgreSQL database dump';
 const PLAIN_FOOTER = '-- PostgreSQL database dump complete';
+const LINE_PREFIX = 4096;
 /** Scans decompressed plain SQL for its header, footer, COPY targets and matview refreshes, in bounded memory. */
 class PlainScanner extends external_node_stream_namespaceObject.Writable {
     head = '';
     tail = '';
     copies = new Set();
     refreshes = new Set();
-    pending = '';
-    pendingTruncated = false;
+    // The start of the current line, as bytes: decoding per chunk would split multi-byte characters.
+    pending = [];
+    pendingBytes = 0;
     _write(chunk, _enc, cb) {
         if (this.head.length < 256)
             this.head += chunk.subarray(0, 256).toString('utf8');
@@ -7783,26 +7786,27 @@ class PlainScanner extends external_node_stream_namespaceObject.Writable {
             const nl = chunk.indexOf(10, pos);
             const end = nl === -1 ? chunk.length : nl;
             // Only the first bytes of a line matter (COPY / REFRESH statements); data lines can be huge.
-            if (!this.pendingTruncated) {
-                const room = 4096 - this.pending.length;
-                const take = Math.min(room, end - pos);
-                this.pending += chunk.subarray(pos, pos + take).toString('utf8');
-                if (end - pos > take)
-                    this.pendingTruncated = true;
+            const take = Math.min(LINE_PREFIX - this.pendingBytes, end - pos);
+            if (take > 0) {
+                this.pending.push(chunk.subarray(pos, pos + take));
+                this.pendingBytes += take;
             }
             if (nl === -1)
                 break;
-            this.line(this.pending);
-            this.pending = '';
-            this.pendingTruncated = false;
+            this.flushLine();
             pos = nl + 1;
         }
         cb();
     }
     _final(cb) {
-        if (this.pending)
-            this.line(this.pending);
+        if (this.pendingBytes)
+            this.flushLine();
         cb();
+    }
+    flushLine() {
+        this.line(Buffer.concat(this.pending).toString('utf8'));
+        this.pending = [];
+        this.pendingBytes = 0;
     }
     line(l) {
         if (l.startsWith('COPY ')) {
@@ -8833,7 +8837,7 @@ async function runBackup(ctx) {
         };
         const manifestPath = await writeManifest(config.backupDir, manifest);
         manifestWritten = true;
-        logger.info(`Backup ${name}: ${formatBytes(dump.size)} (${formatBytes(dump.dumpBytes)} dumped) in ${durationSeconds.toFixed(1)} s, ` +
+        logger.info(`Backup ${name}: ${formatBytes(dump.size)}${plan.applied === 'stream' ? ` (${formatBytes(dump.dumpBytes)} dumped)` : ''} in ${durationSeconds.toFixed(1)} s, ` +
             `${t.tables} tables, ${t.rows} rows, ${t.vectors} vectors, sha256 ${dump.sha256}`);
         const backup = { name, manifestPath, archivePath: finalArchive, manifest, createdAt, good: true };
         setBackupOutputs(ctx, backup);
@@ -8918,8 +8922,10 @@ function setBackupOutputs(ctx, b) {
     r.output('pgvector-version', m.server.pgvectorVersion ?? '');
 }
 function backupSummary(m, b) {
-    const ratio = m.archive.size > 0 ? (m.archive.dumpBytes / m.archive.size).toFixed(2) : '-';
-    const rate = m.durationSeconds > 0 ? `${formatBytes(m.archive.dumpBytes / m.durationSeconds)}/s` : '-';
+    // With pg_dump's own compression the uncompressed size is unknown: no ratio then, and the rate is of the archive.
+    const streamed = m.compression.applied === 'stream';
+    const sizeText = streamed && m.archive.size > 0 ? `${formatBytes(m.archive.size)} (${formatBytes(m.archive.dumpBytes)} before compression, ratio ${(m.archive.dumpBytes / m.archive.size).toFixed(2)})` : formatBytes(m.archive.size);
+    const rate = m.durationSeconds > 0 ? `${formatBytes(m.archive.dumpBytes / m.durationSeconds)}/s${streamed ? ' dumped' : ''}` : '-';
     const lines = [
         `## pgvector-backup: backup ${m.name}`,
         '',
@@ -8927,7 +8933,7 @@ function backupSummary(m, b) {
             ['Database', `${m.database} (PostgreSQL ${m.server.version}, pgvector ${m.server.pgvectorVersion ?? 'none'})`],
             ['Archive', `\`${b.archivePath}\``],
             ['Format', `${m.format}, ${m.compression.method}${m.compression.level !== null ? ` ${m.compression.level}` : ''}`],
-            ['Size', `${formatBytes(m.archive.size)} (ratio ${ratio})`],
+            ['Size', sizeText],
             ['Duration', `${m.durationSeconds.toFixed(1)} s (${rate})`],
             ['Contents', `${m.totals.tables} tables, ${m.totals.rows} rows, ${m.totals.vectors} vectors, ${m.indexes.length} indexes`],
             ['SHA-256', `\`${m.archive.sha256}\``],
@@ -9141,8 +9147,9 @@ function parseDotEnv(text) {
         if (!m)
             continue;
         let v = m[2];
-        if ((v.startsWith('"') && v.endsWith('"')) || (v.startsWith("'") && v.endsWith("'")))
-            v = v.slice(1, -1);
+        const quoted = /^(["'])(.*?)\1\s*(#.*)?$/.exec(v);
+        if (quoted)
+            v = quoted[2];
         else
             v = v.replace(/\s+#.*$/, '');
         out[m[1]] = v;
@@ -10073,48 +10080,70 @@ const PARAM_ENV = {
 };
 const URL_HINT = 'Expected postgresql://user:password@host:5432/dbname (percent-encode special characters in the password)';
 /** Parses a postgresql:// URI or a libpq keyword=value string. Never includes the input in an error. */
-function parseConnectionString(s) {
+function parseConnectionString(s, what = 'database-url') {
     const text = s.trim();
     if (/^postgres(ql)?:\/\//i.test(text))
-        return parseUri(text);
+        return parseUri(text, what);
     if (/^\s*\w+\s*=/.test(text))
-        return parseKeywordValue(text);
-    throw new errors/* ConfigurationError */.j1(`database-url is not a PostgreSQL connection string. ${URL_HINT}`);
+        return parseKeywordValue(text, what);
+    throw new errors/* ConfigurationError */.j1(`${what} is not a PostgreSQL connection string. ${URL_HINT}`);
 }
-function parseUri(text) {
-    let url;
-    try {
-        // URL() does not know the postgres scheme's authority rules; parse it as http to get them.
-        url = new URL(text.replace(/^postgres(ql)?:/i, 'http:'));
-    }
-    catch {
-        throw new errors/* ConfigurationError */.j1(`database-url is not a valid URL. ${URL_HINT}`);
-    }
-    const out = { params: {} };
-    const decode = (v, what) => {
+/**
+ * libpq's URI rules, which WHATWG URL parsing does not follow: an empty authority (postgresql:///db?host=/tmp),
+ * a percent-encoded socket directory as the host, '+' kept as '+' in parameters.
+ */
+function parseUri(text, what) {
+    const m = /^postgres(?:ql)?:\/\/([^/?#]*)(?:\/([^?#]*))?(?:\?([^#]*))?(?:#.*)?$/i.exec(text);
+    if (!m)
+        throw new errors/* ConfigurationError */.j1(`${what} is not a valid URL. ${URL_HINT}`);
+    const [, authority = '', path = '', query = ''] = m;
+    const decode = (v, part) => {
         try {
             return decodeURIComponent(v);
         }
         catch {
-            throw new errors/* ConfigurationError */.j1(`database-url has a badly percent-encoded ${what}. ${URL_HINT}`);
+            throw new errors/* ConfigurationError */.j1(`${what} has a badly percent-encoded ${part}. ${URL_HINT}`);
         }
     };
-    if (url.hostname)
-        out.host = decode(url.hostname.replace(/^\[|\]$/g, ''), 'host');
-    if (url.port)
-        out.port = Number(url.port);
-    if (url.username)
-        out.user = decode(url.username, 'user name');
-    if (url.password)
-        out.password = decode(url.password, 'password');
-    const db = url.pathname.replace(/^\//, '');
-    if (db)
-        out.database = decode(db, 'database name');
-    for (const [k, v] of url.searchParams)
-        assignParam(out, k, v);
+    const out = { params: {} };
+    const at = authority.lastIndexOf('@');
+    const userinfo = at === -1 ? '' : authority.slice(0, at);
+    const hostport = at === -1 ? authority : authority.slice(at + 1);
+    if (userinfo) {
+        const colon = userinfo.indexOf(':');
+        const user = colon === -1 ? userinfo : userinfo.slice(0, colon);
+        if (user)
+            out.user = decode(user, 'user name');
+        if (colon !== -1)
+            out.password = decode(userinfo.slice(colon + 1), 'password');
+    }
+    if (hostport) {
+        const hp = /^(\[[^\]]*\]|[^:]*)(?::(\d*))?$/.exec(hostport);
+        if (!hp || hostport.includes(',') || /\s/.test(hostport)) {
+            throw new errors/* ConfigurationError */.j1(`${what} is not a valid URL (host and port). ${URL_HINT}`);
+        }
+        const host = hp[1].replace(/^\[|\]$/g, '');
+        if (host)
+            out.host = decode(host, 'host');
+        if (hp[2]) {
+            const port = Number(hp[2]);
+            if (!Number.isInteger(port) || port < 1 || port > 65535)
+                throw new errors/* ConfigurationError */.j1(`${what} is not a valid URL: the port must be a number from 1 to 65535`);
+            out.port = port;
+        }
+    }
+    if (path)
+        out.database = decode(path, 'database name');
+    for (const pair of query.split('&')) {
+        if (!pair)
+            continue;
+        const eq = pair.indexOf('=');
+        const key = decode(eq === -1 ? pair : pair.slice(0, eq), 'parameter');
+        assignParam(out, key, decode(eq === -1 ? '' : pair.slice(eq + 1), 'parameter'));
+    }
     return out;
 }
-function parseKeywordValue(text) {
+function parseKeywordValue(text, what) {
     const out = { params: {} };
     const re = /\s*(\w+)\s*=\s*(?:'((?:[^'\\]|\\.)*)'|(\S+))/gy;
     let m;
@@ -10124,7 +10153,7 @@ function parseKeywordValue(text) {
         last = re.lastIndex;
     }
     if (text.slice(last).trim() !== '') {
-        throw new errors/* ConfigurationError */.j1(`database-url has a malformed keyword=value pair. Expected host=... port=... dbname=... user=...`);
+        throw new errors/* ConfigurationError */.j1(`${what} has a malformed keyword=value pair. Expected host=... port=... dbname=... user=...`);
     }
     return out;
 }
@@ -10152,7 +10181,7 @@ function assignParam(out, key, value) {
 }
 /** Resolves a complete connection: explicit string, then PG* environment, then libpq defaults. */
 function resolveConnection(connectionString, env = process.env, what = 'database-url') {
-    const given = connectionString ? parseConnectionString(connectionString) : { params: {} };
+    const given = connectionString ? parseConnectionString(connectionString, what) : { params: {} };
     const port = given.port ?? (env.PGPORT ? Number(env.PGPORT) : 5432);
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
         throw new errors/* ConfigurationError */.j1(`${what} has an invalid port; use a number from 1 to 65535`);

@@ -69,7 +69,8 @@ export interface Manifest {
 
 /** `<db>_YYYYMMDD_HHMMSS`, the old kit's naming; the database part keeps only file-name-safe characters. */
 export function backupName(database: string, at: Date): string {
-  const safe = database.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^\.+/, '_') || 'db';
+  // No path separators, no leading dot, no "..": the name is used in paths and object keys.
+  const safe = database.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/\.{2,}/g, '_').replace(/^\./, '_') || 'db';
   const p = (n: number): string => String(n).padStart(2, '0');
   const stamp = `${at.getUTCFullYear()}${p(at.getUTCMonth() + 1)}${p(at.getUTCDate())}_${p(at.getUTCHours())}${p(at.getUTCMinutes())}${p(at.getUTCSeconds())}`;
   return `${safe}_${stamp}`;
@@ -133,7 +134,7 @@ export function parseManifest(text: string, file: string): Manifest {
     if (!a || typeof a.file !== 'string' || !a.file || /[/\\\0\n]|^\.\.?$/.test(a.file)) problems.push('archive.file');
     if (!a || !Number.isSafeInteger(a.size) || a.size < 0) problems.push('archive.size');
     if (!a || typeof a.sha256 !== 'string' || !SHA256.test(a.sha256)) problems.push('archive.sha256');
-    if (a?.files && (!Array.isArray(a.files) || a.files.some((f) => typeof f.path !== 'string' || /(^|[/\\])\.\.([/\\]|$)|^\//.test(f.path) || !SHA256.test(f.sha256)))) problems.push('archive.files');
+    if (a?.files && (!Array.isArray(a.files) || a.files.some((f) => f === null || typeof f !== 'object' || typeof f.path !== 'string' || /(^|[/\\])\.\.([/\\]|$)|^\//.test(f.path) || !SHA256.test(f.sha256)))) problems.push('archive.files');
     if (!Array.isArray(obj.tables)) problems.push('tables');
     if (!Array.isArray(obj.extensions)) problems.push('extensions');
     if (!Array.isArray(obj.indexes)) problems.push('indexes');

@@ -18,6 +18,7 @@ export interface QuickResult {
 
 const PLAIN_HEADER = '-- PostgreSQL database dump';
 const PLAIN_FOOTER = '-- PostgreSQL database dump complete';
+const LINE_PREFIX = 4096;
 
 /** Scans decompressed plain SQL for its header, footer, COPY targets and matview refreshes, in bounded memory. */
 export class PlainScanner extends Writable {
@@ -25,8 +26,9 @@ export class PlainScanner extends Writable {
   tail = '';
   readonly copies = new Set<string>();
   readonly refreshes = new Set<string>();
-  private pending = '';
-  private pendingTruncated = false;
+  // The start of the current line, as bytes: decoding per chunk would split multi-byte characters.
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
     if (this.head.length < 256) this.head += chunk.subarray(0, 256).toString('utf8');
@@ -36,24 +38,27 @@ export class PlainScanner extends Writable {
       const nl = chunk.indexOf(10, pos);
       const end = nl === -1 ? chunk.length : nl;
       // Only the first bytes of a line matter (COPY / REFRESH statements); data lines can be huge.
-      if (!this.pendingTruncated) {
-        const room = 4096 - this.pending.length;
-        const take = Math.min(room, end - pos);
-        this.pending += chunk.subarray(pos, pos + take).toString('utf8');
-        if (end - pos > take) this.pendingTruncated = true;
+      const take = Math.min(LINE_PREFIX - this.pendingBytes, end - pos);
+      if (take > 0) {
+        this.pending.push(chunk.subarray(pos, pos + take));
+        this.pendingBytes += take;
       }
       if (nl === -1) break;
-      this.line(this.pending);
-      this.pending = '';
-      this.pendingTruncated = false;
+      this.flushLine();
       pos = nl + 1;
     }
     cb();
   }
 
   override _final(cb: () => void): void {
-    if (this.pending) this.line(this.pending);
+    if (this.pendingBytes) this.flushLine();
     cb();
+  }
+
+  private flushLine(): void {
+    this.line(Buffer.concat(this.pending).toString('utf8'));
+    this.pending = [];
+    this.pendingBytes = 0;
   }
 
   private line(l: string): void {

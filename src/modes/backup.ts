@@ -144,7 +144,7 @@ export async function runBackup(ctx: Context): Promise<BackupResult> {
     const manifestPath = await writeManifest(config.backupDir, manifest);
     manifestWritten = true;
     logger.info(
-      `Backup ${name}: ${formatBytes(dump.size)} (${formatBytes(dump.dumpBytes)} dumped) in ${durationSeconds.toFixed(1)} s, ` +
+      `Backup ${name}: ${formatBytes(dump.size)}${plan.applied === 'stream' ? ` (${formatBytes(dump.dumpBytes)} dumped)` : ''} in ${durationSeconds.toFixed(1)} s, ` +
         `${t.tables} tables, ${t.rows} rows, ${t.vectors} vectors, sha256 ${dump.sha256}`,
     );
 
@@ -239,8 +239,10 @@ export function setBackupOutputs(ctx: Context, b: LocalBackup): void {
 }
 
 function backupSummary(m: Manifest, b: LocalBackup): string {
-  const ratio = m.archive.size > 0 ? (m.archive.dumpBytes / m.archive.size).toFixed(2) : '-';
-  const rate = m.durationSeconds > 0 ? `${formatBytes(m.archive.dumpBytes / m.durationSeconds)}/s` : '-';
+  // With pg_dump's own compression the uncompressed size is unknown: no ratio then, and the rate is of the archive.
+  const streamed = m.compression.applied === 'stream';
+  const sizeText = streamed && m.archive.size > 0 ? `${formatBytes(m.archive.size)} (${formatBytes(m.archive.dumpBytes)} before compression, ratio ${(m.archive.dumpBytes / m.archive.size).toFixed(2)})` : formatBytes(m.archive.size);
+  const rate = m.durationSeconds > 0 ? `${formatBytes(m.archive.dumpBytes / m.durationSeconds)}/s${streamed ? ' dumped' : ''}` : '-';
   const lines = [
     `## pgvector-backup: backup ${m.name}`,
     '',
@@ -250,7 +252,7 @@ function backupSummary(m: Manifest, b: LocalBackup): string {
         ['Database', `${m.database} (PostgreSQL ${m.server.version}, pgvector ${m.server.pgvectorVersion ?? 'none'})`],
         ['Archive', `\`${b.archivePath}\``],
         ['Format', `${m.format}, ${m.compression.method}${m.compression.level !== null ? ` ${m.compression.level}` : ''}`],
-        ['Size', `${formatBytes(m.archive.size)} (ratio ${ratio})`],
+        ['Size', sizeText],
         ['Duration', `${m.durationSeconds.toFixed(1)} s (${rate})`],
         ['Contents', `${m.totals.tables} tables, ${m.totals.rows} rows, ${m.totals.vectors} vectors, ${m.indexes.length} indexes`],
         ['SHA-256', `\`${m.archive.sha256}\``],

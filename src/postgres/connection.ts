@@ -33,40 +33,62 @@ const PARAM_ENV: Record<string, string> = {
 const URL_HINT = 'Expected postgresql://user:password@host:5432/dbname (percent-encode special characters in the password)';
 
 /** Parses a postgresql:// URI or a libpq keyword=value string. Never includes the input in an error. */
-export function parseConnectionString(s: string): Partial<ConnInfo> & { params: Record<string, string> } {
+export function parseConnectionString(s: string, what = 'database-url'): Partial<ConnInfo> & { params: Record<string, string> } {
   const text = s.trim();
-  if (/^postgres(ql)?:\/\//i.test(text)) return parseUri(text);
-  if (/^\s*\w+\s*=/.test(text)) return parseKeywordValue(text);
-  throw new ConfigurationError(`database-url is not a PostgreSQL connection string. ${URL_HINT}`);
+  if (/^postgres(ql)?:\/\//i.test(text)) return parseUri(text, what);
+  if (/^\s*\w+\s*=/.test(text)) return parseKeywordValue(text, what);
+  throw new ConfigurationError(`${what} is not a PostgreSQL connection string. ${URL_HINT}`);
 }
 
-function parseUri(text: string): Partial<ConnInfo> & { params: Record<string, string> } {
-  let url: URL;
-  try {
-    // URL() does not know the postgres scheme's authority rules; parse it as http to get them.
-    url = new URL(text.replace(/^postgres(ql)?:/i, 'http:'));
-  } catch {
-    throw new ConfigurationError(`database-url is not a valid URL. ${URL_HINT}`);
-  }
-  const out: Partial<ConnInfo> & { params: Record<string, string> } = { params: {} };
-  const decode = (v: string, what: string): string => {
+/**
+ * libpq's URI rules, which WHATWG URL parsing does not follow: an empty authority (postgresql:///db?host=/tmp),
+ * a percent-encoded socket directory as the host, '+' kept as '+' in parameters.
+ */
+function parseUri(text: string, what: string): Partial<ConnInfo> & { params: Record<string, string> } {
+  const m = /^postgres(?:ql)?:\/\/([^/?#]*)(?:\/([^?#]*))?(?:\?([^#]*))?(?:#.*)?$/i.exec(text);
+  if (!m) throw new ConfigurationError(`${what} is not a valid URL. ${URL_HINT}`);
+  const [, authority = '', path = '', query = ''] = m;
+  const decode = (v: string, part: string): string => {
     try {
       return decodeURIComponent(v);
     } catch {
-      throw new ConfigurationError(`database-url has a badly percent-encoded ${what}. ${URL_HINT}`);
+      throw new ConfigurationError(`${what} has a badly percent-encoded ${part}. ${URL_HINT}`);
     }
   };
-  if (url.hostname) out.host = decode(url.hostname.replace(/^\[|\]$/g, ''), 'host');
-  if (url.port) out.port = Number(url.port);
-  if (url.username) out.user = decode(url.username, 'user name');
-  if (url.password) out.password = decode(url.password, 'password');
-  const db = url.pathname.replace(/^\//, '');
-  if (db) out.database = decode(db, 'database name');
-  for (const [k, v] of url.searchParams) assignParam(out, k, v);
+  const out: Partial<ConnInfo> & { params: Record<string, string> } = { params: {} };
+  const at = authority.lastIndexOf('@');
+  const userinfo = at === -1 ? '' : authority.slice(0, at);
+  const hostport = at === -1 ? authority : authority.slice(at + 1);
+  if (userinfo) {
+    const colon = userinfo.indexOf(':');
+    const user = colon === -1 ? userinfo : userinfo.slice(0, colon);
+    if (user) out.user = decode(user, 'user name');
+    if (colon !== -1) out.password = decode(userinfo.slice(colon + 1), 'password');
+  }
+  if (hostport) {
+    const hp = /^(\[[^\]]*\]|[^:]*)(?::(\d*))?$/.exec(hostport);
+    if (!hp || hostport.includes(',') || /\s/.test(hostport)) {
+      throw new ConfigurationError(`${what} is not a valid URL (host and port). ${URL_HINT}`);
+    }
+    const host = hp[1]!.replace(/^\[|\]$/g, '');
+    if (host) out.host = decode(host, 'host');
+    if (hp[2]) {
+      const port = Number(hp[2]);
+      if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ConfigurationError(`${what} is not a valid URL: the port must be a number from 1 to 65535`);
+      out.port = port;
+    }
+  }
+  if (path) out.database = decode(path, 'database name');
+  for (const pair of query.split('&')) {
+    if (!pair) continue;
+    const eq = pair.indexOf('=');
+    const key = decode(eq === -1 ? pair : pair.slice(0, eq), 'parameter');
+    assignParam(out, key, decode(eq === -1 ? '' : pair.slice(eq + 1), 'parameter'));
+  }
   return out;
 }
 
-function parseKeywordValue(text: string): Partial<ConnInfo> & { params: Record<string, string> } {
+function parseKeywordValue(text: string, what: string): Partial<ConnInfo> & { params: Record<string, string> } {
   const out: Partial<ConnInfo> & { params: Record<string, string> } = { params: {} };
   const re = /\s*(\w+)\s*=\s*(?:'((?:[^'\\]|\\.)*)'|(\S+))/gy;
   let m: RegExpExecArray | null;
@@ -76,7 +98,7 @@ function parseKeywordValue(text: string): Partial<ConnInfo> & { params: Record<s
     last = re.lastIndex;
   }
   if (text.slice(last).trim() !== '') {
-    throw new ConfigurationError(`database-url has a malformed keyword=value pair. Expected host=... port=... dbname=... user=...`);
+    throw new ConfigurationError(`${what} has a malformed keyword=value pair. Expected host=... port=... dbname=... user=...`);
   }
   return out;
 }
@@ -110,7 +132,7 @@ export function resolveConnection(
   env: NodeJS.ProcessEnv = process.env,
   what = 'database-url',
 ): ConnInfo {
-  const given = connectionString ? parseConnectionString(connectionString) : { params: {} as Record<string, string> };
+  const given = connectionString ? parseConnectionString(connectionString, what) : { params: {} as Record<string, string> };
   const port = given.port ?? (env.PGPORT ? Number(env.PGPORT) : 5432);
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new ConfigurationError(`${what} has an invalid port; use a number from 1 to 65535`);
