@@ -18,7 +18,9 @@ export async function setup(project: TestProject): Promise<void> {
     adminUrl = `postgresql://postgres:${encodeURIComponent(TEST_PASSWORD)}@127.0.0.1:${cluster.port}/postgres`;
   }
   project.provide('adminUrl', adminUrl);
-  project.provide('password', cluster ? TEST_PASSWORD : '');
+  // The leak checks look for the server's password in every form: ours, or the one in PGVB_TEST_DATABASE_URL.
+  const given = /^postgres(?:ql)?:\/\/[^:@/]*:([^@/]*)@/.exec(adminUrl)?.[1];
+  project.provide('password', cluster ? TEST_PASSWORD : given ? decodeURIComponent(given) : '');
 }
 
 export async function teardown(): Promise<void> {
