@@ -9,6 +9,7 @@ rmSync('dist', { recursive: true, force: true });
 for (const [entry, out] of [
   ['src/index.ts', 'dist'],
   ['src/bin.ts', 'dist/cli'],
+  ['src/post.ts', 'dist/post'],
 ]) {
   execFileSync(process.execPath, [ncc, 'build', entry, '-o', out, '--license', 'licenses.txt', '--quiet', '--target', 'es2023'], { stdio: 'inherit' });
 }

@@ -1,7 +1,9 @@
-// Generates action.yml and the README's inputs/outputs tables from src/inputs.ts (each name is written once).
+// Generates action.yml and the README's inputs/outputs tables from src/inputs.ts (each name is written once),
+// and monitoring/alerts.yml from src/metrics/alerts.ts.
 // `node scripts/gen-action.mjs --check` fails when either file is out of date (used by the tests).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { INPUTS, OUTPUTS } from '../src/inputs.ts';
+import { alertRules } from '../src/metrics/alerts.ts';
 
 const q = (s) => `'${String(s).replace(/'/g, "''")}'`;
 
@@ -21,7 +23,8 @@ export function actionYml() {
   }
   lines.push('outputs:');
   for (const o of OUTPUTS) lines.push(`  ${o.name}:`, `    description: ${q(o.description)}`);
-  lines.push('runs:', "  using: 'node24'", "  main: 'dist/index.js'", '');
+  // The post step records a failure in the metrics when the main step crashed or was cancelled.
+  lines.push('runs:', "  using: 'node24'", "  main: 'dist/index.js'", "  post: 'dist/post/index.js'", "  post-if: 'always()'", '');
   return lines.join('\n');
 }
 
@@ -52,6 +55,7 @@ if (check) {
   const stale = [];
   if (readFileSync('action.yml', 'utf8') !== yml) stale.push('action.yml');
   if (newReadme !== readme) stale.push('README.md');
+  if (readFileSync('monitoring/alerts.yml', 'utf8') !== alertRules()) stale.push('monitoring/alerts.yml');
   if (stale.length) {
     console.error(`${stale.join(' and ')} out of date: run npm run build`);
     process.exit(1);
@@ -59,4 +63,5 @@ if (check) {
 } else {
   writeFileSync('action.yml', yml);
   writeFileSync('README.md', newReadme);
+  writeFileSync('monitoring/alerts.yml', alertRules());
 }

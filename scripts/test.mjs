@@ -19,6 +19,7 @@ function step(what, cmd, args, opts = {}) {
 }
 
 if (!process.env.PGVB_TEST_DATABASE_URL) step('PostgreSQL and pgvector', 'bash', ['test/setup/ensure-pgvector.sh']);
+step('Prometheus Pushgateway and promtool', 'bash', ['test/setup/ensure-prometheus.sh']);
 if (!existsSync('node_modules/node/bin/node') || !existsSync('node_modules/vitest')) {
   step('npm ci', 'npm', ['ci', '--no-audit', '--no-fund']);
 }

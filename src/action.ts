@@ -6,6 +6,7 @@ import { describeError } from './errors.js';
 import { INPUTS, type InputName } from './inputs.js';
 import { Secrets, type Logger } from './logger.js';
 import { resolveConnection } from './postgres/connection.js';
+import { reportFailure } from './metrics/report.js';
 import { runMode } from './run.js';
 import type { Reporter } from './report/reporter.js';
 
@@ -56,12 +57,37 @@ export async function runAction(): Promise<void> {
     });
     // The password in every form it can take (raw, percent-encoded, base64).
     mask(config.source.password, true);
+    for (const s of config.secrets) mask(s, false);
     if (config.testRestoreUrl) mask(resolveConnection(config.testRestoreUrl, {}, 'test-restore-url').password, true);
-    await runMode({ config, logger, reporter: new ActionReporter(secrets), onCancel });
+    await runMode({ config, logger, facts: {}, reporter: new ActionReporter(secrets), onCancel });
   } catch (err) {
+    // (Metrics were reported inside runMode, success or not.)
     core.setFailed(secrets.scrub(describeError(err)));
     if (!(err instanceof Error) || !['BackupError', 'ConfigurationError'].includes(err.name)) {
       core.debug(secrets.scrub(err instanceof Error ? (err.stack ?? err.message) : String(err)));
     }
+  } finally {
+    // The post step reports a failure only when this step did not get here (crashed or cancelled).
+    core.saveState(STATE_DONE, 'true');
+  }
+}
+
+export const STATE_DONE = 'main-finished';
+
+/** The post step (post-if: always()): when the main step crashed or was cancelled, record the failure. */
+export async function runPost(): Promise<void> {
+  if (core.getState(STATE_DONE) === 'true') return;
+  const secrets = new Secrets();
+  for (const spec of INPUTS) {
+    if ('secret' in spec && spec.secret) for (const f of secrets.add(core.getInput(spec.name), false)) core.setSecret(f);
+  }
+  const logger = new ActionLogger(secrets);
+  try {
+    const config = buildConfig((name: InputName) => core.getInput(name) || undefined);
+    if (config.mode !== 'backup') return;
+    logger.warning('The backup step did not finish (cancelled or crashed): recording the failure in the metrics');
+    await reportFailure({ config, logger, facts: {}, reporter: new ActionReporter(secrets), onCancel });
+  } catch (err) {
+    logger.warning(`Recording the failure failed: ${describeError(err)}`);
   }
 }

@@ -10,6 +10,7 @@ import { INPUTS, MODES, OUTPUTS, type InputName, type Mode, type OutputName } fr
 import { ConsoleLogger, Secrets } from './logger.js';
 import type { Reporter } from './report/reporter.js';
 import { resolveConnection } from './postgres/connection.js';
+import { ALERT_DEFAULTS, alertRules, type AlertOptions } from './metrics/alerts.js';
 import { runMode } from './run.js';
 import { VERSION } from './version.js';
 
@@ -22,11 +23,33 @@ const COMMANDS: Record<Mode | 'demo', string> = {
   demo: 'Start a throwaway pgvector cluster with sample data and run the bundled action on it.',
 };
 
+/** `pgvector-backup alerts [--metrics-prefix P] [--stale-hours N] [--min-free-ratio R] [--mountpoint M]` */
+export function alertsCommand(argv: string[]): string {
+  const o: AlertOptions = { ...ALERT_DEFAULTS };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new ConfigurationError(`Option ${flag} needs a value`);
+    if (flag === '--metrics-prefix') {
+      if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(value)) throw new ConfigurationError(`--metrics-prefix must be a Prometheus metric name prefix; got "${value}"`);
+      o.prefix = value;
+    } else if (flag === '--stale-hours') {
+      if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0) throw new ConfigurationError(`--stale-hours must be a positive number; got "${value}"`);
+      o.staleHours = Number(value);
+    } else if (flag === '--min-free-ratio') {
+      if (!/^0?\.\d+$/.test(value)) throw new ConfigurationError(`--min-free-ratio must be a fraction between 0 and 1 such as 0.2; got "${value}"`);
+      o.minFreeRatio = Number(value);
+    } else if (flag === '--mountpoint') o.mountpoint = value;
+    else throw new ConfigurationError(`Unknown option ${flag}; alerts takes --metrics-prefix, --stale-hours, --min-free-ratio, --mountpoint`);
+  }
+  return alertRules(o);
+}
+
 /** Which inputs each command reads (for --help). */
 const COMMAND_INPUTS: Record<Mode, InputName[]> = {
-  backup: ['database-url', 'backup-dir', 'format', 'compression', 'compression-level', 'verify', 'test-restore-url', 'create-roles', 'retention-days', 'keep-min', 'keep-daily', 'keep-weekly', 'keep-monthly', 'keep-yearly', 'jobs', 'lock-wait-timeout', 'pg-bin-dir', 'destination'],
-  verify: ['backup', 'all', 'backup-dir', 'database-url', 'pg-bin-dir'],
-  'test-restore': ['backup', 'backup-dir', 'database-url', 'test-restore-url', 'create-roles', 'jobs', 'pg-bin-dir'],
+  backup: ['metrics-file', 'metrics-prefix', 'pushgateway-url', 'pushgateway-token', 'pushgateway-job', 'database-url', 'backup-dir', 'format', 'compression', 'compression-level', 'verify', 'test-restore-url', 'create-roles', 'retention-days', 'keep-min', 'keep-daily', 'keep-weekly', 'keep-monthly', 'keep-yearly', 'jobs', 'lock-wait-timeout', 'pg-bin-dir', 'destination'],
+  verify: ['backup', 'all', 'backup-dir', 'database-url', 'pg-bin-dir', 'metrics-file', 'metrics-prefix', 'pushgateway-url'],
+  'test-restore': ['backup', 'backup-dir', 'database-url', 'test-restore-url', 'create-roles', 'jobs', 'pg-bin-dir', 'metrics-file', 'metrics-prefix', 'pushgateway-url'],
   list: ['backup-dir', 'database-url'],
   prune: ['backup-dir', 'database-url', 'dry-run', 'retention-days', 'keep-min', 'keep-daily', 'keep-weekly', 'keep-monthly', 'keep-yearly'],
 };
@@ -163,6 +186,7 @@ export function usage(command?: Mode | 'demo'): string {
     '',
     'Commands:',
     ...Object.entries(COMMANDS).map(([c, d]) => `  ${c.padEnd(13)} ${d}`),
+    `  ${'alerts'.padEnd(13)} Print Prometheus alerting rules for the metrics (--metrics-prefix, --stale-hours).`,
     '',
     'Run pgvector-backup <command> --help for its options. Exit codes: 0 ok, 1 failure, 2 usage or configuration error.',
     'Old kit spellings: --list, --verify, --test-restore, --retention N, --all.',
@@ -191,6 +215,14 @@ export interface CliIo {
 export async function runCli(argv: string[], io: CliIo, demo?: () => Promise<number>): Promise<number> {
   const secrets = new Secrets();
   try {
+    if (argv[0] === 'alerts') {
+      if (argv.includes('--help')) {
+        io.stdout('Usage: pgvector-backup alerts [--metrics-prefix P] [--stale-hours 48] [--min-free-ratio 0.2] [--mountpoint /]\n\nPrints Prometheus alerting rules for the metrics.\n');
+        return 0;
+      }
+      io.stdout(alertsCommand(argv.slice(1)));
+      return 0;
+    }
     const args = parseArgs(argv);
     if (args.command === 'version') {
       io.stdout(VERSION + '\n');
@@ -210,6 +242,8 @@ export async function runCli(argv: string[], io: CliIo, demo?: () => Promise<num
       if (v !== undefined) return v;
       const spec = INPUTS.find((i) => i.name === name)!;
       for (const e of 'env' in spec ? spec.env : []) if (env[e]) return env[e];
+      // The old kit's METRICS_DIR held backup.prom.
+      if (name === 'metrics-file' && env.METRICS_DIR) return path.join(env.METRICS_DIR, 'backup.prom');
       return undefined;
     };
     const config = buildConfig((name) => (name === 'mode' ? args.command : get(name)), env);
@@ -219,7 +253,7 @@ export async function runCli(argv: string[], io: CliIo, demo?: () => Promise<num
     const reporter = new CliReporter(secrets);
     let failure: unknown;
     try {
-      await runMode({ config, logger, reporter, onCancel });
+      await runMode({ config, logger, facts: {}, reporter, onCancel });
     } catch (err) {
       failure = err;
     }

@@ -7,6 +7,7 @@ import { ConfigurationError } from './errors.js';
 import { INPUTS, MODES, type InputName, type Mode } from './inputs.js';
 import { resolveConnection, type ConnInfo } from './postgres/connection.js';
 import type { RetentionPolicy } from './retention.js';
+import type { PushOptions } from './metrics/metrics.js';
 
 export type VerifyLevel = 'none' | 'quick' | 'full';
 
@@ -34,6 +35,10 @@ export interface Config {
   progressSeconds: number;
   /** The environment children inherit (minus PG* settings, which come from `source`). */
   env: NodeJS.ProcessEnv;
+  /** Absolute path of the Prometheus textfile; undefined: none. */
+  metricsFile?: string;
+  metricsPrefix: string;
+  pushgateway?: PushOptions;
   /** Secret values to mask: password, URLs. */
   secrets: string[];
 }
@@ -136,8 +141,30 @@ export function buildConfig(get: InputGetter, env: NodeJS.ProcessEnv = process.e
     lockWaitTimeout: parseTimeout('lock-wait-timeout', input('lock-wait-timeout')),
     progressSeconds: env.PGVB_PROGRESS_SECONDS ? Number(env.PGVB_PROGRESS_SECONDS) || 10 : 10,
     env,
+    metricsPrefix: input('metrics-prefix').trim(),
     secrets: [databaseUrl, testRestoreUrl, source.password].filter((s): s is string => !!s),
   };
+  if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(config.metricsPrefix)) {
+    throw new ConfigurationError(`Input metrics-prefix must be a Prometheus metric name prefix (letters, digits, _ and :, not starting with a digit); got "${config.metricsPrefix}"`);
+  }
+  const metricsFile = optional('metrics-file');
+  if (metricsFile) config.metricsFile = path.resolve(metricsFile);
+  const gateway = optional('pushgateway-url');
+  if (gateway) {
+    let u: URL;
+    try {
+      u = new URL(gateway);
+    } catch {
+      throw new ConfigurationError('Input pushgateway-url must be an http(s) URL such as http://pushgateway:9091');
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigurationError('Input pushgateway-url must be an http(s) URL such as http://pushgateway:9091');
+    config.pushgateway = { url: gateway, job: input('pushgateway-job').trim() || 'pgvector-backup' };
+    const token = optional('pushgateway-token');
+    if (token) config.pushgateway.token = token;
+    config.secrets.push(gateway);
+    if (u.password) config.secrets.push(decodeURIComponent(u.password));
+    if (token) config.secrets.push(token);
+  }
   if (testRestoreUrl) config.testRestoreUrl = testRestoreUrl;
   const pgBinDir = optional('pg-bin-dir');
   if (pgBinDir) config.pgBinDir = path.resolve(pgBinDir);

@@ -8,6 +8,8 @@ export interface Context {
   config: Config;
   logger: Logger;
   reporter: Reporter;
+  /** Facts the modes learn for the metrics (the rest comes from the outputs). */
+  facts: { database?: string; dumpBytes?: number };
   /** Registers cleanup to run if the process is interrupted (SIGINT/SIGTERM); returns the unregister function. */
   onCancel: (fn: () => Promise<void> | void) => () => void;
 }

@@ -143,6 +143,35 @@ export const INPUTS = [
     description: 'Directory with the pg_dump, pg_restore and psql to use. Empty: the closest version at least the server\'s is searched on PATH and in the usual places (/usr/lib/postgresql/*/bin, Homebrew), then installed on GitHub runners, then run from a pgvector Docker image.',
     default: '',
   },
+  {
+    name: 'metrics-file',
+    description:
+      'Prometheus textfile written after backup, verify and test-restore (atomically, for node_exporter\'s textfile collector); values of earlier runs are carried over. Empty: no file.',
+    default: 'metrics/backup.prom',
+    env: ['PGVB_METRICS_FILE'],
+  },
+  {
+    name: 'metrics-prefix',
+    description: 'Prefix of the metric names (rag_backup keeps the old kit\'s dashboards working).',
+    default: 'pgvector_backup',
+  },
+  {
+    name: 'pushgateway-url',
+    description: 'Prometheus Pushgateway to push the metrics to (http(s)://[user:password@]host:9091). Grouped by job and database. Secret. Empty: no push.',
+    default: '',
+    secret: true,
+  },
+  {
+    name: 'pushgateway-token',
+    description: 'Bearer token for a hosted Pushgateway. Secret.',
+    default: '',
+    secret: true,
+  },
+  {
+    name: 'pushgateway-job',
+    description: 'The job label of pushed metrics.',
+    default: 'pgvector-backup',
+  },
 ] as const satisfies readonly InputSpec[];
 
 export type InputName = (typeof INPUTS)[number]['name'];

@@ -1,5 +1,6 @@
 // Runs the selected mode. Shared by the action and the CLI.
 import type { Context } from './context.js';
+import { reportMetrics } from './metrics/report.js';
 import { databaseError } from './postgres/connection.js';
 import { runBackup } from './modes/backup.js';
 import { runList } from './modes/list.js';
@@ -8,11 +9,27 @@ import { runTestRestore } from './modes/test-restore.js';
 import { runVerify } from './modes/verify.js';
 
 export async function runMode(ctx: Context): Promise<void> {
+  // Watch the outputs: the metrics are made from them.
+  const outputs: Record<string, string> = {};
+  const reporter = ctx.reporter;
+  const watched: Context = {
+    ...ctx,
+    reporter: {
+      output: (name, value) => {
+        outputs[name] = String(value);
+        reporter.output(name, value);
+      },
+      summary: (md) => reporter.summary(md),
+    },
+  };
+  let failure: unknown;
   try {
-    await dispatch(ctx);
+    await dispatch(watched);
   } catch (err) {
-    throw databaseError(err, ctx.config.mode);
+    failure = databaseError(err, ctx.config.mode);
   }
+  await reportMetrics(watched, failure === undefined, outputs);
+  if (failure !== undefined) throw failure;
 }
 
 async function dispatch(ctx: Context): Promise<void> {

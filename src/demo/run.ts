@@ -13,7 +13,7 @@ import { seedRagDataset } from './seed.js';
 const DEMO_PASSWORD = 'demo p@ss:/w%rd';
 
 /** The environment a runner gives an action: INPUT_* (hyphens kept), the file commands, nothing inherited. */
-export function actionEnv(inputs: Record<string, string>, files: { output: string; summary: string }, base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+export function actionEnv(inputs: Record<string, string>, files: { output: string; summary: string; state?: string }, base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(base)) {
     if (/^(GITHUB_|INPUT_|ACTIONS_|RUNNER_|PG)/.test(k)) continue;
@@ -22,6 +22,7 @@ export function actionEnv(inputs: Record<string, string>, files: { output: strin
   for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
   env.GITHUB_OUTPUT = files.output;
   env.GITHUB_STEP_SUMMARY = files.summary;
+  if (files.state) env.GITHUB_STATE = files.state;
   return env;
 }
 
@@ -90,24 +91,29 @@ export async function runDemo(): Promise<number> {
     process.stderr.write(`   seeded vector_db: ${seeded.documents} documents (vector(384), HNSW), ${seeded.chunks} chunks (halfvec(64), IVFFlat)\n`);
     const url = `postgresql://postgres:${encodeURIComponent(DEMO_PASSWORD)}@127.0.0.1:${cluster.port}/vector_db`;
     const backupDir = path.join(work, 'backups', 'postgres');
+    const metricsFile = path.join(work, 'metrics', 'backup.prom');
     let status = 0;
     for (const [step, inputs] of [
       ['backup (verify: full = checksum + structure + test restore)', { mode: 'backup', verify: 'full' }],
       ['list', { mode: 'list' }],
     ] as const) {
-      const files = { output: path.join(work, `${inputs.mode}.output`), summary: path.join(work, `${inputs.mode}.summary.md`) };
-      await fs.writeFile(files.output, '');
-      await fs.writeFile(files.summary, '');
+      const files = { output: path.join(work, `${inputs.mode}.output`), summary: path.join(work, `${inputs.mode}.summary.md`), state: path.join(work, `${inputs.mode}.state`) };
+      for (const f of Object.values(files)) await fs.writeFile(f, '');
       process.stderr.write(`\n== node dist/index.js: ${step}\n`);
       const code = await runAction(
         actionJs,
-        actionEnv({ ...defaultsFor(), ...inputs, 'database-url': url, 'backup-dir': backupDir }, files, process.env),
+        actionEnv({ ...defaultsFor(), ...inputs, 'database-url': url, 'backup-dir': backupDir, 'metrics-file': metricsFile }, files, process.env),
       );
       const outputs = parseOutputFile(await fs.readFile(files.output, 'utf8'));
       process.stderr.write(`   exit code ${code}; outputs:\n`);
       for (const [k, v] of Object.entries(outputs)) process.stderr.write(`     ${k} = ${v}\n`);
       process.stderr.write(`   job summary: ${files.summary}\n`);
       if (code !== 0) status = code;
+      if (inputs.mode === 'backup' && existsSync(metricsFile)) {
+        process.stderr.write(`\n== Prometheus textfile ${metricsFile}\n`);
+        const text = await fs.readFile(metricsFile, 'utf8');
+        process.stderr.write(text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => `   ${l}`).join('\n') + '\n');
+      }
     }
     process.stderr.write(`\n== Done. Backups and manifests are in ${backupDir}; summaries and outputs in ${work}\n`);
     return status;

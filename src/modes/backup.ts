@@ -37,6 +37,7 @@ export async function runBackup(ctx: Context): Promise<BackupResult> {
   const pooler = poolerProblem(src);
   if (pooler) throw new ConfigurationError(pooler);
 
+  ctx.facts.database = src.database;
   const client = await logger.group(`Connect to ${describeTarget(src)}`, async () => {
     const c = await connect(src);
     const info = await readServerInfo(c);
@@ -114,6 +115,7 @@ export async function runBackup(ctx: Context): Promise<BackupResult> {
       return { dump: d.value, inventory: inv.value };
     });
     const durationSeconds = (Date.now() - started) / 1000;
+    ctx.facts.dumpBytes = dump.dumpBytes;
 
     // Complete: move into place, then write the manifest, last.
     await fs.rename(partialPath, finalArchive);
@@ -166,7 +168,13 @@ export async function runBackup(ctx: Context): Promise<BackupResult> {
     }
     reporter.output('verified', verified && config.verify !== 'none');
 
-    await logger.group('Retention', () => applyRetention(ctx, server.database, { dryRun: false }));
+    const retention = await logger.group('Retention', () => applyRetention(ctx, server.database, { dryRun: false }));
+    const deleted = retention.filter((d) => !d.keep);
+    await reporter.summary(
+      `Retention (${config.retention.days} days, keep-min ${config.retention.keepMin}): ${retention.length - deleted.length} kept` +
+        (deleted.length ? `, deleted ${deleted.map((d) => `\`${d.name}\``).join(', ')}` : ', none deleted') +
+        '\n',
+    );
     return { backup, verified };
   } catch (err) {
     if (partialPath) await fs.rm(partialPath, { recursive: true, force: true }).catch(() => undefined);

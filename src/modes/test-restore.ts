@@ -132,6 +132,7 @@ function restoreSummary(b: LocalBackup, o: TestRestoreOutcome, target: string): 
 export async function runTestRestore(ctx: Context): Promise<TestRestoreOutcome> {
   const { config } = ctx;
   const b = await resolveLocal(config.backup, config.backupDir, config.databaseNamed ? config.source.database : undefined);
+  ctx.facts.database = b.manifest.database;
   setBackupOutputs(ctx, b);
   const quick = await verifyOne(ctx, b);
   if (!quick.ok) {

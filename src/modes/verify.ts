@@ -95,6 +95,7 @@ export async function runVerify(ctx: Context): Promise<VerifyOutcome[]> {
     return outcomes;
   }
   const b = await resolveLocal(config.backup, config.backupDir, database);
+  ctx.facts.database = b.manifest.database;
   setBackupOutputs(ctx, b);
   const outcome = await verifyOne(ctx, b);
   const ok = outcome.ok;

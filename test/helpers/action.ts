@@ -86,9 +86,8 @@ export async function runAction(
   opts: { env?: NodeJS.ProcessEnv; cwd?: string; watchArgv?: boolean; signalWhen?: SignalWhen } = {},
 ): Promise<RunResult> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pgvb-run-'));
-  const files = { output: path.join(dir, 'output'), summary: path.join(dir, 'summary.md') };
-  writeFileSync(files.output, '');
-  writeFileSync(files.summary, '');
+  const files = { output: path.join(dir, 'output'), summary: path.join(dir, 'summary.md'), state: path.join(dir, 'state') };
+  for (const f of Object.values(files)) writeFileSync(f, '');
   const defaults = Object.fromEntries(INPUTS.map((i) => [i.name, i.default]));
   const env = { ...actionEnv({ ...defaults, ...inputs }, files, process.env), PGVB_PROGRESS_SECONDS: '1', ...(opts.env ?? {}) };
   const r = await spawnAndWait(ACTION, [], env, opts.cwd ?? dir, opts.watchArgv ?? false, opts.signalWhen);
