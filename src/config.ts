@@ -8,6 +8,7 @@ import { INPUTS, MODES, type InputName, type Mode } from './inputs.js';
 import { resolveConnection, type ConnInfo } from './postgres/connection.js';
 import type { RetentionPolicy } from './retention.js';
 import type { PushOptions } from './metrics/metrics.js';
+import { parseS3Destination, type S3Options } from './storage/s3.js';
 
 export type VerifyLevel = 'none' | 'quick' | 'full';
 
@@ -17,7 +18,9 @@ export interface Config {
   source: ConnInfo;
   /** True when a database was named (database-url or PGDATABASE): list/prune then show only its backups. */
   databaseNamed: boolean;
-  destination: Array<'local'>;
+  /** local, s3://bucket/prefix (each validated). */
+  destination: string[];
+  s3: S3Options;
   backupDir: string;
   format: Format;
   compression: { method: CompressionMethod; level?: number };
@@ -93,10 +96,15 @@ export function buildConfig(get: InputGetter, env: NodeJS.ProcessEnv = process.e
     .map((d) => d.trim())
     .filter(Boolean)
     .map((d) => {
-      if (d !== 'local') throw new ConfigurationError(`Input destination: "${d}" is not supported; use local`);
-      return d as 'local';
+      if (d === 'local') return d;
+      if (d.startsWith('s3://')) {
+        parseS3Destination(d);
+        return d.replace(/\/+$/, '');
+      }
+      throw new ConfigurationError(`Input destination: "${d}" is not supported; use local or s3://bucket/prefix (comma-separated)`);
     });
-  if (destination.length === 0) throw new ConfigurationError('Input destination is empty; use local');
+  if (destination.length === 0) throw new ConfigurationError('Input destination is empty; use local or s3://bucket/prefix');
+  if (new Set(destination).size !== destination.length) throw new ConfigurationError('Input destination names a destination twice');
 
   const format = oneOf('format', input('format'), ['custom', 'plain', 'directory'] as const);
   const method = oneOf('compression', input('compression'), ['gzip', 'zstd', 'none'] as const);
@@ -121,6 +129,10 @@ export function buildConfig(get: InputGetter, env: NodeJS.ProcessEnv = process.e
     source,
     databaseNamed: databaseUrl !== undefined || !!env.PGDATABASE,
     destination,
+    s3: {
+      forcePathStyle: parseBoolean('s3-force-path-style', input('s3-force-path-style')),
+      checksums: oneOf('s3-checksums', input('s3-checksums'), ['when-required', 'when-supported'] as const),
+    },
     backupDir: path.resolve(input('backup-dir')),
     format,
     compression,
@@ -147,6 +159,15 @@ export function buildConfig(get: InputGetter, env: NodeJS.ProcessEnv = process.e
   if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(config.metricsPrefix)) {
     throw new ConfigurationError(`Input metrics-prefix must be a Prometheus metric name prefix (letters, digits, _ and :, not starting with a digit); got "${config.metricsPrefix}"`);
   }
+  const s3Endpoint = optional('s3-endpoint');
+  if (s3Endpoint) {
+    if (!/^https?:\/\/[^\s]+$/.test(s3Endpoint)) throw new ConfigurationError('Input s3-endpoint must be an http(s) URL such as https://<account>.r2.cloudflarestorage.com');
+    config.s3.endpoint = s3Endpoint;
+  }
+  const s3Region = optional('s3-region');
+  if (s3Region) config.s3.region = s3Region.trim();
+  const partSize = optional('s3-part-size');
+  if (partSize) config.s3.partSize = parseWholeNumber('s3-part-size', partSize, 5, 5120) * 1024 * 1024;
   const metricsFile = optional('metrics-file');
   if (metricsFile) config.metricsFile = path.resolve(metricsFile);
   const gateway = optional('pushgateway-url');

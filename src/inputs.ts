@@ -32,7 +32,8 @@ export const INPUTS = [
   },
   {
     name: 'destination',
-    description: 'Where backups are stored: local (the backup-dir on this machine).',
+    description:
+      'Where backups are stored, a comma-separated list: local (backup-dir), s3://bucket/prefix. Every destination is attempted; the run fails if any failed. The backup is written to backup-dir first; without local there, that copy is removed once every upload succeeded.',
     default: 'local',
   },
   {
@@ -141,6 +142,32 @@ export const INPUTS = [
   {
     name: 'pg-bin-dir',
     description: 'Directory with the pg_dump, pg_restore and psql to use. Empty: the closest version at least the server\'s is searched on PATH and in the usual places (/usr/lib/postgresql/*/bin, Homebrew), then installed on GitHub runners, then run from a pgvector Docker image.',
+    default: '',
+  },
+  {
+    name: 's3-endpoint',
+    description: 'Endpoint of an S3-compatible service (MinIO, Cloudflare R2, Backblaze B2, GCS interoperability). Empty: AWS S3.',
+    default: '',
+  },
+  {
+    name: 's3-region',
+    description: 'S3 region. Empty: AWS_REGION, else us-east-1.',
+    default: '',
+  },
+  {
+    name: 's3-force-path-style',
+    description: 'Use path-style S3 URLs (bucket in the path), as MinIO and many S3-compatible services need.',
+    default: 'false',
+    boolean: true,
+  },
+  {
+    name: 's3-checksums',
+    description: 'when-required (works with most S3-compatible services) | when-supported (the AWS SDK default: CRC32 checksums on every request).',
+    default: 'when-required',
+  },
+  {
+    name: 's3-part-size',
+    description: 'Multipart part size in MiB (at least 5). Empty: 8 MiB, or larger so that the archive fits in 10,000 parts.',
     default: '',
   },
   {

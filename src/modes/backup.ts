@@ -25,6 +25,7 @@ import { applyRetention } from './prune.js';
 import { verifyOne } from './verify.js';
 import { testRestore } from './test-restore.js';
 import { deleteLocal, type LocalBackup } from '../storage/local.js';
+import { uploadEverywhere } from '../storage/index.js';
 
 export interface BackupResult {
   backup: LocalBackup;
@@ -168,13 +169,22 @@ export async function runBackup(ctx: Context): Promise<BackupResult> {
     }
     reporter.output('verified', verified && config.verify !== 'none');
 
+    // Only a complete, verified backup leaves the machine.
+    const locations = await uploadEverywhere(ctx, backup);
+    if (locations.length) {
+      await reporter.summary(`Stored in: ${locations.map((l) => `\`${l}\``).join(', ')}\n`);
+      if (!config.destination.includes('local')) reporter.output('backup-path', locations[0]!);
+    }
+
     const retention = await logger.group('Retention', () => applyRetention(ctx, server.database, { dryRun: false }));
-    const deleted = retention.filter((d) => !d.keep);
-    await reporter.summary(
-      `Retention (${config.retention.days} days, keep-min ${config.retention.keepMin}): ${retention.length - deleted.length} kept` +
-        (deleted.length ? `, deleted ${deleted.map((d) => `\`${d.name}\``).join(', ')}` : ', none deleted') +
-        '\n',
-    );
+    for (const r of retention) {
+      const deleted = r.decisions.filter((d) => !d.keep);
+      await reporter.summary(
+        `Retention in ${r.destination} (${config.retention.days} days, keep-min ${config.retention.keepMin}): ` +
+          (r.failure ? `skipped, the listing failed (${r.failure})` : `${r.decisions.length - deleted.length} kept` + (deleted.length ? `, deleted ${deleted.map((d) => `\`${d.name}\``).join(', ')}` : ', none deleted')) +
+          '\n',
+      );
+    }
     return { backup, verified };
   } catch (err) {
     if (partialPath) await fs.rm(partialPath, { recursive: true, force: true }).catch(() => undefined);

@@ -1,40 +1,50 @@
-// mode: list. This database's backups in backup-dir (all databases' when none is named), newest first.
+// mode: list. This database's backups (all databases' when none is named) in every destination, newest first.
+import type { Manifest } from '../archive/manifest.js';
 import { formatBytes } from '../archive/pipeline.js';
 import type { Context } from '../context.js';
+import { BackupError } from '../errors.js';
 import { table } from '../report/reporter.js';
-import { scanLocal, type LocalBackup } from '../storage/local.js';
+import { scanLocal } from '../storage/local.js';
+import { listEverywhere } from '../storage/index.js';
+import type { StoredBackup } from '../storage/storage.js';
 
-function verifiedText(b: LocalBackup): string {
-  const v = b.manifest.verification;
+function verifiedText(m: Manifest): string {
+  const v = m.verification;
   if (!v) return 'not yet';
   return v.ok ? `yes (${v.level})` : `FAILED (${v.level})`;
 }
 
-export async function runList(ctx: Context): Promise<LocalBackup[]> {
+export async function runList(ctx: Context): Promise<StoredBackup[]> {
   const { config, logger, reporter } = ctx;
   const database = config.databaseNamed ? config.source.database : undefined;
-  const scan = await scanLocal(config.backupDir, database);
-  const rows = scan.backups.map((b) => [
+  const listing = await listEverywhere(ctx, database);
+  const rows = listing.backups.map((b) => [
     b.name,
     b.manifest.createdAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
     formatBytes(b.manifest.archive.size),
     `${b.manifest.format}/${b.manifest.compression.method}`,
-    verifiedText(b),
-    b.archivePath,
+    verifiedText(b.manifest),
+    b.destination,
+    b.location,
   ]);
-  const header = ['Name', 'Created (UTC)', 'Size', 'Format', 'Verified', 'Path'];
-  logger.info(`${scan.backups.length} backup(s) of ${database ?? 'all databases'} in ${config.backupDir}`);
-  for (const r of rows) logger.info(`  ${r.slice(0, 5).join('  ')}`);
-  for (const i of scan.invalid) logger.warning(`${i.path}: ${i.reason} (not a usable backup)`);
-  for (const p of scan.partials) logger.info(`  leftover of an interrupted run: ${p.path}`);
+  const header = ['Name', 'Created (UTC)', 'Size', 'Format', 'Verified', 'Where', 'Location'];
+  logger.info(`${listing.backups.length} backup(s) of ${database ?? 'all databases'} in ${config.destination.join(', ')}`);
+  for (const r of rows) logger.info(`  ${r.slice(0, 6).join('  ')}`);
+  if (config.destination.includes('local')) {
+    const scan = await scanLocal(config.backupDir, database);
+    for (const i of scan.invalid) logger.warning(`${i.path}: ${i.reason} (not a usable backup)`);
+    for (const p of scan.partials) logger.info(`  leftover of an interrupted run: ${p.path}`);
+  }
   await reporter.summary(
-    [`## pgvector-backup: ${scan.backups.length} backup(s) in \`${config.backupDir}\``, '', rows.length ? table(header, rows) : '_none_', ''].join('\n'),
+    [`## pgvector-backup: ${listing.backups.length} backup(s) in ${config.destination.map((d) => (d === 'local' ? `\`${config.backupDir}\`` : `\`${d}\``)).join(', ')}`, '', rows.length ? table(header, rows) : '_none_', ''].join('\n'),
   );
-  const newest = scan.backups[0];
+  const newest = listing.backups[0];
   if (newest) {
     reporter.output('backup-name', newest.name);
-    reporter.output('backup-path', newest.archivePath);
-    reporter.output('manifest-path', newest.manifestPath);
+    reporter.output('backup-path', newest.location);
   }
-  return scan.backups;
+  if (listing.failures.length) {
+    throw new BackupError(`Listing failed for ${listing.failures.map((f) => `${f.destination} (${f.reason})`).join('; ')}`, 'Check access to those destinations and run again');
+  }
+  return listing.backups;
 }

@@ -1,51 +1,81 @@
-// Retention: after a successful backup, and as mode: prune (a dry run unless dry-run: false). Only this
-// database's complete backups count; the newest good one is never deleted; leftovers of interrupted runs
-// (.partial) are removed after a day; an archive without a manifest is never touched.
+// Retention: after a successful backup, and as mode: prune (a dry run unless dry-run: false), in every
+// destination. Only this database's complete backups count; the newest good one is never deleted; a listing that
+// failed anywhere deletes nothing there; leftovers of interrupted local runs (.partial) are removed after a day;
+// an archive without a manifest is never touched.
 import { promises as fs } from 'node:fs';
 import type { Context } from '../context.js';
+import { BackupError, describeError } from '../errors.js';
 import { table } from '../report/reporter.js';
 import { planRetention, type RetentionDecision } from '../retention.js';
-import { deleteLocal, scanLocal } from '../storage/local.js';
+import { scanLocal } from '../storage/local.js';
+import { storages } from '../storage/index.js';
 
 const PARTIAL_GRACE_MS = 86_400_000;
 
-export async function applyRetention(ctx: Context, database: string | undefined, opts: { dryRun: boolean }): Promise<RetentionDecision[]> {
+export interface RetentionOutcome {
+  destination: string;
+  decisions: RetentionDecision[];
+  /** Why nothing was decided there (the listing failed). */
+  failure?: string;
+}
+
+export async function applyRetention(ctx: Context, database: string | undefined, opts: { dryRun: boolean }): Promise<RetentionOutcome[]> {
   const { config, logger } = ctx;
   const now = new Date();
-  const scan = await scanLocal(config.backupDir, database);
-  const plan = planRetention(scan.backups, config.retention, now);
-  const byName = new Map(scan.backups.map((b) => [b.name, b]));
   const verb = opts.dryRun ? 'would delete' : 'deleted';
-  let deleted = 0;
-  for (const d of plan) {
-    if (d.keep) {
-      logger.debug(`keep ${d.name}: ${d.reasons.join(', ')}`);
+  const outcomes: RetentionOutcome[] = [];
+  for (const storage of storages(ctx)) {
+    let listed;
+    try {
+      listed = await storage.list(database);
+    } catch (err) {
+      logger.warning(`Retention skipped for ${storage.id}: the listing failed, so nothing there is deleted (${describeError(err)})`);
+      outcomes.push({ destination: storage.id, decisions: [], failure: describeError(err) });
       continue;
     }
-    if (!opts.dryRun) await deleteLocal(byName.get(d.name)!);
-    deleted++;
-    logger.info(`  ${verb} ${d.name} (created ${d.createdAt.toISOString()})`);
+    const plan = planRetention(listed, config.retention, now);
+    const byName = new Map(listed.map((b) => [b.name, b]));
+    let deleted = 0;
+    for (const d of plan) {
+      if (d.keep) {
+        logger.debug(`keep ${d.name} in ${storage.id}: ${d.reasons.join(', ')}`);
+        continue;
+      }
+      if (!opts.dryRun) await storage.delete(byName.get(d.name)!);
+      deleted++;
+      logger.info(`  ${verb} ${d.name} (created ${d.createdAt.toISOString()}) in ${storage.id}`);
+    }
+    logger.info(`Retention in ${storage.id} (${config.retention.days} days, keep-min ${config.retention.keepMin}): ${plan.length - deleted} kept, ${deleted} ${verb}`);
+    outcomes.push({ destination: storage.id, decisions: plan });
   }
-  for (const p of scan.partials) {
+  // Leftovers of interrupted runs in backup-dir, whatever the destinations.
+  const scan = await scanLocal(config.backupDir, database).catch(() => undefined);
+  for (const p of scan?.partials ?? []) {
     if (now.getTime() - p.mtime.getTime() < PARTIAL_GRACE_MS) continue;
     if (!opts.dryRun) await fs.rm(p.path, { recursive: true, force: true });
     logger.info(`  ${verb} leftover ${p.path}`);
   }
-  logger.info(`Retention (${config.retention.days} days, keep-min ${config.retention.keepMin}): ${plan.length - deleted} kept, ${deleted} ${verb}`);
-  return plan;
+  return outcomes;
 }
 
-export async function runPrune(ctx: Context): Promise<RetentionDecision[]> {
+export async function runPrune(ctx: Context): Promise<RetentionOutcome[]> {
   const { config, reporter } = ctx;
   const database = config.databaseNamed ? config.source.database : undefined;
-  const plan = await applyRetention(ctx, database, { dryRun: config.dryRun });
+  const outcomes = await applyRetention(ctx, database, { dryRun: config.dryRun });
+  const rows = outcomes.flatMap((o) =>
+    o.failure
+      ? [['-', '-', o.destination, `listing failed: nothing deleted`, o.failure]]
+      : o.decisions.map((d) => [d.name, d.createdAt.toISOString(), o.destination, d.keep ? 'keep' : config.dryRun ? 'would delete' : 'deleted', d.reasons.join(', ')]),
+  );
   await reporter.summary(
     [
       `## pgvector-backup: prune${config.dryRun ? ' (dry run: nothing deleted; set dry-run: false to delete)' : ''}`,
       '',
-      table(['Backup', 'Created (UTC)', 'Decision', 'Why kept'], plan.map((d) => [d.name, d.createdAt.toISOString(), d.keep ? 'keep' : config.dryRun ? 'would delete' : 'deleted', d.reasons.join(', ')])),
+      table(['Backup', 'Created (UTC)', 'Where', 'Decision', 'Why kept'], rows),
       '',
     ].join('\n'),
   );
-  return plan;
+  const failed = outcomes.filter((o) => o.failure);
+  if (failed.length) throw new BackupError(`Listing ${failed.map((f) => f.destination).join(', ')} failed, so nothing was deleted there`, 'Fix access to the destination and run prune again');
+  return outcomes;
 }

@@ -9,7 +9,8 @@ import { readInventory } from '../postgres/inventory.js';
 import { createMissingRoles, restoreArchive } from '../postgres/restore.js';
 import { acquireTarget } from '../postgres/targets.js';
 import { table } from '../report/reporter.js';
-import { resolveLocal, type LocalBackup } from '../storage/local.js';
+import type { LocalBackup } from '../storage/local.js';
+import { resolveBackup } from '../storage/index.js';
 import { recordVerification, verifyOne } from './verify.js';
 import { setBackupOutputs } from './backup.js';
 
@@ -131,7 +132,7 @@ function restoreSummary(b: LocalBackup, o: TestRestoreOutcome, target: string): 
 /** mode: test-restore: quick checks first (a damaged archive is reported as such), then the restore. */
 export async function runTestRestore(ctx: Context): Promise<TestRestoreOutcome> {
   const { config } = ctx;
-  const b = await resolveLocal(config.backup, config.backupDir, config.databaseNamed ? config.source.database : undefined);
+  const b = await resolveBackup(ctx, config.backup, config.databaseNamed ? config.source.database : undefined);
   ctx.facts.database = b.manifest.database;
   setBackupOutputs(ctx, b);
   const quick = await verifyOne(ctx, b);

@@ -7,7 +7,8 @@ import type { Context } from '../context.js';
 import { BackupError, describeError } from '../errors.js';
 import { findClientTools, type PgTools } from '../postgres/tools.js';
 import { table } from '../report/reporter.js';
-import { resolveLocal, scanLocal, type LocalBackup } from '../storage/local.js';
+import { scanLocal, type LocalBackup } from '../storage/local.js';
+import { resolveBackup } from '../storage/index.js';
 import { setBackupOutputs } from './backup.js';
 
 export interface VerifyOutcome {
@@ -94,7 +95,7 @@ export async function runVerify(ctx: Context): Promise<VerifyOutcome[]> {
     if (failed) throw new BackupError(`${failed} of ${outcomes.length + scan.invalid.length} backups failed verification`, 'See the failed checks above; do not rely on those backups');
     return outcomes;
   }
-  const b = await resolveLocal(config.backup, config.backupDir, database);
+  const b = await resolveBackup(ctx, config.backup, database);
   ctx.facts.database = b.manifest.database;
   setBackupOutputs(ctx, b);
   const outcome = await verifyOne(ctx, b);

@@ -4,6 +4,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { BackupError, ConfigurationError } from '../errors.js';
 import { manifestPathFor, namePrefix, readManifest, type Manifest } from '../archive/manifest.js';
+import { hashDirectory, hashFile } from '../archive/pipeline.js';
+import type { PutResult, Storage, StoredBackup } from './storage.js';
 
 export interface LocalBackup {
   name: string;
@@ -117,4 +119,49 @@ export async function resolveLocal(ref: string, dir: string, database?: string):
 export async function deleteLocal(b: Pick<LocalBackup, 'manifestPath' | 'archivePath'>): Promise<void> {
   await fs.rm(b.manifestPath, { force: true });
   await fs.rm(b.archivePath, { force: true, recursive: true });
+}
+
+/** Checks a downloaded backup against its manifest (size and sha256); removes it and throws when it differs. */
+export async function checkDownload(b: LocalBackup, from: string): Promise<LocalBackup> {
+  const m = b.manifest;
+  const got = m.format === 'directory' ? await hashDirectory(b.archivePath) : await hashFile(b.archivePath);
+  if (got.size !== m.archive.size || got.sha256 !== m.archive.sha256) {
+    await deleteLocal(b).catch(() => undefined);
+    throw new BackupError(
+      `The download of ${b.name} from ${from} does not match its manifest (${got.size} bytes, sha256 ${got.sha256.slice(0, 12)}…; expected ${m.archive.size} bytes, ${m.archive.sha256.slice(0, 12)}…)`,
+      'The stored copy is damaged; use another backup',
+    );
+  }
+  return b;
+}
+
+/** backup-dir as a Storage: the backup is written there first, so put() only reports where it is. */
+export class LocalStorage implements Storage {
+  readonly id = 'local';
+  constructor(private readonly dir: string) {}
+
+  async put(b: LocalBackup): Promise<PutResult> {
+    return { location: b.archivePath };
+  }
+
+  async list(database?: string): Promise<StoredBackup[]> {
+    const scan = await scanLocal(this.dir, database);
+    return scan.backups.map((b) => ({
+      name: b.name,
+      createdAt: b.createdAt,
+      manifest: b.manifest,
+      location: b.archivePath,
+      destination: this.id,
+      good: b.good,
+      ref: b,
+    }));
+  }
+
+  async get(b: StoredBackup): Promise<LocalBackup> {
+    return b.ref as LocalBackup;
+  }
+
+  async delete(b: StoredBackup): Promise<void> {
+    await deleteLocal(b.ref as LocalBackup);
+  }
 }

@@ -192,6 +192,6 @@ test('the old kit\'s CLI habits: PG* environment, DB_NAME, BACKUP_DIR, .env, --r
   expect(r.code, r.stderr).toBe(0);
   const files = readdirSync(path.join(cwd, 'from-dotenv'));
   expect(files.some((f) => f.startsWith(source.name) && f.endsWith('.dump'))).toBe(true);
-  expect(r.stderr).toContain('Retention (3 days');
+  expect(r.stderr).toContain('Retention in local (3 days');
   expect(spawnSync(process.execPath, [path.resolve('dist/cli/index.js'), 'backup', '--help']).stdout.toString()).toContain('--retention-days (also --retention)');
 });

@@ -58,7 +58,7 @@ describe('retention', () => {
     expect(left).toContain(`${db.name}_fresh.dump.partial`);
     expect(left).not.toContain(`${db.name}_stale.dump.partial`);
     expect(left).toContain(path.basename(r.outputs['backup-path']!));
-    expect(r.stdout).toMatch(/Retention \(7 days, keep-min 1\): 2 kept, 2 deleted/);
+    expect(r.stdout).toMatch(/Retention in local \(7 days, keep-min 1\): 2 kept, 2 deleted/);
   });
 
   test('three good backups followed by five failed runs with keep-min 3: all three survive', async () => {

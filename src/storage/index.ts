@@ -1,0 +1,104 @@
+// The destinations of a run: building the storages, uploading a finished backup everywhere, finding one
+// (latest | name | path) across all of them and bringing it into backup-dir, checked.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { writeManifest } from '../archive/manifest.js';
+import type { Context } from '../context.js';
+import { BackupError, ConfigurationError, describeError } from '../errors.js';
+import { deleteLocal, LocalStorage, resolveLocal, type LocalBackup } from './local.js';
+import { S3Storage } from './s3.js';
+import type { Storage, StoredBackup } from './storage.js';
+
+export function createStorage(ctx: Context, dest: string): Storage {
+  if (dest === 'local') return new LocalStorage(ctx.config.backupDir);
+  if (dest.startsWith('s3://')) return new S3Storage(dest, ctx.config.s3, ctx.logger, ctx.config.env);
+  throw new ConfigurationError(`Destination "${dest}" is not supported`);
+}
+
+/** Every configured destination; local always comes first (it needs no download). */
+export function storages(ctx: Context): Storage[] {
+  const list = ctx.config.destination.map((d) => createStorage(ctx, d));
+  return list.sort((a, b) => (a.id === 'local' ? -1 : b.id === 'local' ? 1 : 0));
+}
+
+/**
+ * Uploads a complete, verified backup to every destination but local. Every destination is attempted; the run
+ * fails if any failed, naming which. The uploads are recorded in the local manifest.
+ */
+export async function uploadEverywhere(ctx: Context, b: LocalBackup): Promise<string[]> {
+  const { logger } = ctx;
+  const failed: string[] = [];
+  const locations: string[] = [];
+  const remotes = storages(ctx).filter((s) => s.id !== 'local');
+  for (const s of remotes) {
+    try {
+      const r = await logger.group(`Upload ${b.name} to ${s.id}`, () => s.put(b));
+      logger.info(`Stored at ${r.location}`);
+      locations.push(r.location);
+    } catch (err) {
+      logger.error(`Upload to ${s.id} failed: ${describeError(err)}`);
+      failed.push(s.id);
+    }
+  }
+  if (failed.length) {
+    throw new BackupError(
+      `The backup ${b.name} could not be stored in ${failed.join(', ')}`,
+      `See the errors above; ${remotes.length - failed.length} of ${remotes.length} uploads succeeded and the local copy in ${path.dirname(b.archivePath)} is kept`,
+    );
+  }
+  if (remotes.length && !ctx.config.destination.includes('local')) {
+    // Without local among the destinations, backup-dir was only the staging area.
+    await deleteLocal(b);
+  } else if (remotes.length) {
+    await writeManifest(path.dirname(b.manifestPath), b.manifest).catch(() => undefined);
+  }
+  return locations;
+}
+
+export interface Listing {
+  backups: StoredBackup[];
+  /** Destinations whose listing failed, with why. */
+  failures: Array<{ destination: string; reason: string }>;
+}
+
+export async function listEverywhere(ctx: Context, database?: string): Promise<Listing> {
+  const out: Listing = { backups: [], failures: [] };
+  for (const s of storages(ctx)) {
+    try {
+      out.backups.push(...(await s.list(database)));
+    } catch (err) {
+      out.failures.push({ destination: s.id, reason: describeError(err) });
+    }
+  }
+  out.backups.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
+  return out;
+}
+
+/**
+ * The backup that a `backup` input names, as a checked local copy: a path is used where it is; latest (the
+ * newest complete, good backup) and names are looked up in every destination, local first, and downloaded
+ * into backup-dir with their size and sha256 checked.
+ */
+export async function resolveBackup(ctx: Context, ref: string, database?: string): Promise<LocalBackup> {
+  const { config, logger } = ctx;
+  const isPath = ref.includes('/') || ref.includes(path.sep);
+  if (isPath || (config.destination.length === 1 && config.destination[0] === 'local')) {
+    return resolveLocal(ref, config.backupDir, database);
+  }
+  if (ref !== 'latest' && (ref.includes('..') || /[\0\n\r]/.test(ref))) throw new ConfigurationError(`Input backup "${ref}" is not a valid backup name`);
+  const listing = await listEverywhere(ctx, database);
+  for (const f of listing.failures) logger.warning(`Listing ${f.destination} failed: ${f.reason}`);
+  const wanted = ref === 'latest' ? listing.backups.find((b) => b.good) : listing.backups.find((b) => b.name === ref || b.manifest.archive.file === ref);
+  if (!wanted) {
+    const where = config.destination.join(', ');
+    throw new BackupError(
+      ref === 'latest' ? `No complete backup${database ? ` of database ${database}` : ''} found in ${where}` : `No backup named ${ref} found in ${where}`,
+      listing.failures.length ? 'Some destinations could not be listed (see the warnings); fix access and run again' : 'Run a backup first, or check destination and backup',
+    );
+  }
+  if (wanted.destination === 'local') return wanted.ref as LocalBackup;
+  logger.info(`Downloading ${wanted.name} from ${wanted.location}`);
+  const storage = createStorage(ctx, wanted.destination);
+  await fs.mkdir(config.backupDir, { recursive: true });
+  return storage.get(wanted, config.backupDir);
+}

@@ -1,0 +1,244 @@
+// s3://bucket/prefix through the AWS SDK: streaming multipart uploads (lib-storage) with a part size that keeps
+// multi-GB archives under 10,000 parts, a HEAD after the upload to check the size, the manifest last as the
+// commit marker. Works with S3-compatible services (MinIO, R2, B2, GCS) through s3-endpoint and
+// s3-force-path-style; credentials come from the standard AWS environment (including OIDC web identity).
+import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { namePrefix, parseManifest } from '../archive/manifest.js';
+import { BackupError, ConfigurationError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { checkDownload, type LocalBackup } from './local.js';
+import { isGoodManifest, type PutResult, type Storage, type StoredBackup } from './storage.js';
+
+export interface S3Options {
+  endpoint?: string;
+  region?: string;
+  forcePathStyle: boolean;
+  /** 'when-required' (default) suits most S3-compatible services; 'when-supported' is the SDK's default. */
+  checksums: 'when-required' | 'when-supported';
+  /** Multipart part size; undefined: chosen from the file size. */
+  partSize?: number;
+}
+
+const MiB = 1024 * 1024;
+const MAX_PARTS = 10_000;
+
+/** 8 MiB, or more so that the file fits in fewer than 10,000 parts (with a margin for growth). */
+export function choosePartSize(size: number, minimum = 8 * MiB): number {
+  const needed = Math.ceil(size / (MAX_PARTS * 0.9));
+  return Math.max(minimum, Math.ceil(needed / MiB) * MiB);
+}
+
+export function parseS3Destination(dest: string): { bucket: string; prefix: string } {
+  const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(dest);
+  if (!m || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(m[1]!)) {
+    throw new ConfigurationError(`Destination "${dest}" is not a valid S3 location; use s3://bucket/prefix`);
+  }
+  const prefix = m[2]!.replace(/\/+$/, '');
+  if (prefix.split('/').some((p) => p === '..' || p === '.') || /[\0\n\r]/.test(prefix)) {
+    throw new ConfigurationError(`Destination "${dest}": the prefix must not contain . or .. segments or control characters`);
+  }
+  return { bucket: m[1]!, prefix };
+}
+
+export class S3Storage implements Storage {
+  private readonly client: S3Client;
+  private readonly bucket: string;
+  private readonly prefix: string;
+  private readonly pageSize: number | undefined;
+
+  constructor(
+    readonly id: string,
+    private readonly opts: S3Options,
+    private readonly logger: Logger,
+    env: NodeJS.ProcessEnv = process.env,
+  ) {
+    const { bucket, prefix } = parseS3Destination(id);
+    this.bucket = bucket;
+    this.prefix = prefix;
+    this.pageSize = env.PGVB_S3_LIST_PAGE_SIZE ? Number(env.PGVB_S3_LIST_PAGE_SIZE) : undefined;
+    const config: S3ClientConfig = {
+      region: opts.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
+      forcePathStyle: opts.forcePathStyle,
+      requestChecksumCalculation: opts.checksums === 'when-supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED',
+      responseChecksumValidation: opts.checksums === 'when-supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED',
+    };
+    if (opts.endpoint) config.endpoint = opts.endpoint;
+    this.client = new S3Client(config);
+  }
+
+  private key(file: string): string {
+    return this.prefix ? `${this.prefix}/${file}` : file;
+  }
+
+  private where(key: string): string {
+    return `s3://${this.bucket}/${key}`;
+  }
+
+  async put(b: LocalBackup): Promise<PutResult> {
+    const m = b.manifest;
+    const files =
+      m.format === 'directory'
+        ? (m.archive.files ?? []).map((f) => ({ local: path.join(b.archivePath, f.path), key: this.key(`${m.archive.file}/${f.path}`), size: f.size }))
+        : [{ local: b.archivePath, key: this.key(m.archive.file), size: m.archive.size }];
+    let etag: string | undefined;
+    for (const f of files) {
+      const upload = new Upload({
+        client: this.client,
+        params: { Bucket: this.bucket, Key: f.key, Body: createReadStream(f.local, { highWaterMark: MiB }), ContentLength: f.size },
+        partSize: this.opts.partSize ?? choosePartSize(f.size),
+        queueSize: 2,
+        leavePartsOnError: false,
+      });
+      let last = Date.now();
+      upload.on('httpUploadProgress', (p) => {
+        if (Date.now() - last > 10_000) {
+          last = Date.now();
+          this.logger.info(`  ${this.where(f.key)}: ${p.loaded ?? 0} of ${f.size} bytes`);
+        }
+      });
+      try {
+        const done = await upload.done();
+        etag = done.ETag;
+      } catch (err) {
+        throw s3Error(err, `uploading ${this.where(f.key)}`);
+      }
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: f.key })).catch((err: unknown) => {
+        throw s3Error(err, `checking ${this.where(f.key)}`);
+      });
+      if (head.ContentLength !== f.size) {
+        throw new BackupError(`${this.where(f.key)} has ${head.ContentLength} bytes after the upload, expected ${f.size}`, 'The upload was damaged; run the backup again');
+      }
+    }
+    // The manifest last: its presence is what makes the upload a backup.
+    const manifestKey = this.key(`${m.name}.json`);
+    await this.client
+      .send(new PutObjectCommand({ Bucket: this.bucket, Key: manifestKey, Body: JSON.stringify(m, null, 2) + '\n', ContentType: 'application/json' }))
+      .catch((err: unknown) => {
+        throw s3Error(err, `uploading ${this.where(manifestKey)}`);
+      });
+    const result: PutResult = { location: this.where(this.key(m.archive.file)) };
+    if (etag) result.digest = etag.replace(/"/g, '');
+    return result;
+  }
+
+  async list(database?: string): Promise<StoredBackup[]> {
+    const keys = new Set<string>();
+    let token: string | undefined;
+    const base = this.prefix ? `${this.prefix}/` : '';
+    do {
+      const page = await this.client
+        .send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: base + (database ? namePrefix(database) : ''),
+            ContinuationToken: token,
+            // (Tests set a tiny page size to exercise paging.)
+            ...(this.pageSize ? { MaxKeys: this.pageSize } : {}),
+          }),
+        )
+        .catch((err: unknown) => {
+          throw s3Error(err, `listing s3://${this.bucket}/${base}`);
+        });
+      for (const o of page.Contents ?? []) if (o.Key) keys.add(o.Key);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    const out: StoredBackup[] = [];
+    for (const key of keys) {
+      if (!key.endsWith('.json') || key.slice(base.length).includes('/')) continue;
+      const text = await this.getText(key);
+      let manifest;
+      try {
+        manifest = parseManifest(text, key);
+      } catch (err) {
+        this.logger.warning(`${this.where(key)}: ${(err as Error).message} (not a usable backup)`);
+        continue;
+      }
+      if (database !== undefined && manifest.database !== database) continue;
+      const archiveKey = base + manifest.archive.file;
+      const present = manifest.format === 'directory' ? [...keys].some((k) => k.startsWith(archiveKey + '/')) : keys.has(archiveKey);
+      if (!present) {
+        this.logger.warning(`${this.where(key)}: archive ${manifest.archive.file} is missing (not a usable backup)`);
+        continue;
+      }
+      out.push({
+        name: manifest.name,
+        createdAt: new Date(manifest.createdAt),
+        manifest,
+        location: this.where(archiveKey),
+        destination: this.id,
+        good: isGoodManifest(manifest),
+        ref: { manifestKey: key, archiveKey },
+      });
+    }
+    return out.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
+  }
+
+  private async getText(key: string): Promise<string> {
+    const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key })).catch((err: unknown) => {
+      throw s3Error(err, `reading ${this.where(key)}`);
+    });
+    return (await r.Body?.transformToString('utf8')) ?? '';
+  }
+
+  private async download(key: string, file: string): Promise<void> {
+    const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key })).catch((err: unknown) => {
+      throw s3Error(err, `downloading ${this.where(key)}`);
+    });
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    await pipeline(r.Body as Readable, createWriteStream(file, { mode: 0o600 }));
+  }
+
+  async get(b: StoredBackup, dir: string): Promise<LocalBackup> {
+    const { manifestKey, archiveKey } = b.ref as { manifestKey: string; archiveKey: string };
+    const m = b.manifest;
+    const archivePath = path.join(dir, m.archive.file);
+    if (m.format === 'directory') {
+      for (const f of m.archive.files ?? []) await this.download(`${archiveKey}/${f.path}`, path.join(archivePath, f.path));
+    } else {
+      await this.download(archiveKey, archivePath);
+    }
+    const manifestPath = path.join(dir, `${m.name}.json`);
+    await this.download(manifestKey, manifestPath);
+    return checkDownload({ name: m.name, manifestPath, archivePath, manifest: m, createdAt: b.createdAt, good: b.good }, this.where(archiveKey));
+  }
+
+  async delete(b: StoredBackup): Promise<void> {
+    const { manifestKey, archiveKey } = b.ref as { manifestKey: string; archiveKey: string };
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: manifestKey })).catch((err: unknown) => {
+      throw s3Error(err, `deleting ${this.where(manifestKey)}`);
+    });
+    const keys = b.manifest.format === 'directory' ? (b.manifest.archive.files ?? []).map((f) => `${archiveKey}/${f.path}`) : [archiveKey];
+    for (const k of keys) {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: k })).catch((err: unknown) => {
+        throw s3Error(err, `deleting ${this.where(k)}`);
+      });
+    }
+  }
+}
+
+function s3Error(err: unknown, what: string): BackupError {
+  const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e.$metadata?.httpStatusCode;
+  const hint =
+    e.name === 'NoSuchBucket'
+      ? 'Create the bucket or fix the destination'
+      : status === 403 || e.name === 'AccessDenied' || e.name === 'InvalidAccessKeyId' || e.name === 'SignatureDoesNotMatch'
+        ? 'Check the AWS credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or aws-actions/configure-aws-credentials) and the bucket policy'
+        : e.name === 'CredentialsProviderError'
+          ? 'No AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use aws-actions/configure-aws-credentials'
+          : 'Check s3-endpoint, s3-region and the network, then run again';
+  return new BackupError(`S3 failed ${what}: ${e.name ?? 'Error'}${status ? ` (HTTP ${status})` : ''}: ${e.message ?? String(err)}`, hint, { cause: err });
+}

@@ -1,0 +1,45 @@
+// One interface for every place backups go. A backup is only ever stored whole: the archive first, checked,
+// then the manifest as the commit marker, so a listing never shows a backup whose upload died half way.
+import type { Manifest } from '../archive/manifest.js';
+import type { LocalBackup } from './local.js';
+
+export interface StoredBackup {
+  name: string;
+  /** From the manifest (UTC): retention and "latest" order by this. */
+  createdAt: Date;
+  manifest: Manifest;
+  /** Human-readable location: a path, s3://bucket/key, artifact name and id, cache key. */
+  location: string;
+  /** The destination it was listed from (local, artifact, cache, s3://bucket/prefix). */
+  destination: string;
+  /** Complete and not failed verification. */
+  good: boolean;
+  /** Backend-specific handle (object keys, artifact id ...). */
+  ref: unknown;
+}
+
+export interface PutResult {
+  location: string;
+  /** A digest the backend reports (artifact digest, S3 ETag). */
+  digest?: string;
+}
+
+export interface Storage {
+  /** The destination as the user wrote it. */
+  readonly id: string;
+  /** Stores a complete local backup (archive, then manifest). */
+  put(b: LocalBackup): Promise<PutResult>;
+  /**
+   * Complete backups, newest first. Throws if any part of the listing failed: a partial listing must never
+   * drive deletions.
+   */
+  list(database?: string): Promise<StoredBackup[]>;
+  /** Downloads archive and manifest into `dir` and checks size and sha256 before returning. */
+  get(b: StoredBackup, dir: string): Promise<LocalBackup>;
+  /** Deletes a backup, manifest first. */
+  delete(b: StoredBackup): Promise<void>;
+}
+
+export function isGoodManifest(m: Manifest): boolean {
+  return m.verification === null || m.verification.ok;
+}
