@@ -51,10 +51,7 @@ export async function runAction(): Promise<void> {
   }
   const logger = new ActionLogger(secrets);
   try {
-    const config = buildConfig((name: InputName) => {
-      const v = core.getInput(name);
-      return v === '' ? undefined : v;
-    });
+    const config = buildConfig((name: InputName) => core.getInput(name));
     // The password in every form it can take (raw, percent-encoded, base64).
     mask(config.source.password, true);
     for (const s of config.secrets) mask(s, false);
@@ -83,7 +80,7 @@ export async function runPost(): Promise<void> {
   }
   const logger = new ActionLogger(secrets);
   try {
-    const config = buildConfig((name: InputName) => core.getInput(name) || undefined);
+    const config = buildConfig((name: InputName) => core.getInput(name));
     if (config.mode !== 'backup') return;
     logger.warning('The backup step did not finish (cancelled or crashed): recording the failure in the metrics');
     await reportFailure({ config, logger, facts: {}, reporter: new ActionReporter(secrets), onCancel });

@@ -38,15 +38,22 @@ export interface Config {
   progressSeconds: number;
   /** The environment children inherit (minus PG* settings, which come from `source`). */
   env: NodeJS.ProcessEnv;
+  /** For listing and pruning artifacts of earlier runs. */
+  githubToken?: string;
   /** Absolute path of the Prometheus textfile; undefined: none. */
   metricsFile?: string;
   metricsPrefix: string;
   pushgateway?: PushOptions;
   /** Secret values to mask: password, URLs. */
   secrets: string[];
+  /** Things worth a warning about the settings (not errors). */
+  warnings: string[];
 }
 
-/** Returns the raw input, or undefined when absent or empty (absent and empty are the same to a runner). */
+/**
+ * Returns the raw input: undefined when absent (the CLI without that flag: the default applies), '' when set
+ * empty (the runner always passes action.yml's defaults, so '' there is the user's choice).
+ */
 export type InputGetter = (name: InputName) => string | undefined;
 
 export function inputDefault(name: InputName): string {
@@ -96,12 +103,12 @@ export function buildConfig(get: InputGetter, env: NodeJS.ProcessEnv = process.e
     .map((d) => d.trim())
     .filter(Boolean)
     .map((d) => {
-      if (d === 'local') return d;
+      if (d === 'local' || d === 'artifact' || d === 'cache') return d;
       if (d.startsWith('s3://')) {
         parseS3Destination(d);
         return d.replace(/\/+$/, '');
       }
-      throw new ConfigurationError(`Input destination: "${d}" is not supported; use local or s3://bucket/prefix (comma-separated)`);
+      throw new ConfigurationError(`Input destination: "${d}" is not supported; use local, artifact, cache or s3://bucket/prefix (comma-separated)`);
     });
   if (destination.length === 0) throw new ConfigurationError('Input destination is empty; use local or s3://bucket/prefix');
   if (new Set(destination).size !== destination.length) throw new ConfigurationError('Input destination names a destination twice');
@@ -124,6 +131,7 @@ export function buildConfig(get: InputGetter, env: NodeJS.ProcessEnv = process.e
   if (/[\0\n\r]/.test(backup)) throw new ConfigurationError('Input backup must not contain newlines or NUL characters');
 
   const jobsText = optional('jobs');
+  const warnings: string[] = [];
   const config: Config = {
     mode,
     source,
@@ -155,9 +163,23 @@ export function buildConfig(get: InputGetter, env: NodeJS.ProcessEnv = process.e
     env,
     metricsPrefix: input('metrics-prefix').trim(),
     secrets: [databaseUrl, testRestoreUrl, source.password].filter((s): s is string => !!s),
+    warnings,
   };
   if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(config.metricsPrefix)) {
     throw new ConfigurationError(`Input metrics-prefix must be a Prometheus metric name prefix (letters, digits, _ and :, not starting with a digit); got "${config.metricsPrefix}"`);
+  }
+  const token = optional('github-token');
+  // The CLI sees action.yml's expression default literally: that is no token.
+  if (token && !token.startsWith('${{')) {
+    config.githubToken = token.trim();
+    config.secrets.push(config.githubToken);
+  }
+  const days = config.retention.days;
+  const gfs = config.retention;
+  if (destination.includes('artifact') && days > 0 && (days > 90 || gfs.weekly > 0 || gfs.monthly > 0 || gfs.yearly > 0 || gfs.daily > days)) {
+    warnings.push(
+      `GitHub deletes artifacts after at most 90 days (here ${Math.min(days, 90)}, from retention-days): backups that keep-daily/-weekly/-monthly/-yearly or retention-days want to keep longer will expire in the artifact destination; add an s3:// destination for long-term copies`,
+    );
   }
   const s3Endpoint = optional('s3-endpoint');
   if (s3Endpoint) {
@@ -168,7 +190,8 @@ export function buildConfig(get: InputGetter, env: NodeJS.ProcessEnv = process.e
   if (s3Region) config.s3.region = s3Region.trim();
   const partSize = optional('s3-part-size');
   if (partSize) config.s3.partSize = parseWholeNumber('s3-part-size', partSize, 5, 5120) * 1024 * 1024;
-  const metricsFile = optional('metrics-file');
+  // Set to an empty value to write no file (the runner passes '' through; the CLI's absent flag means the default).
+  const metricsFile = input('metrics-file').trim();
   if (metricsFile) config.metricsFile = path.resolve(metricsFile);
   const gateway = optional('pushgateway-url');
   if (gateway) {

@@ -33,7 +33,7 @@ export const INPUTS = [
   {
     name: 'destination',
     description:
-      'Where backups are stored, a comma-separated list: local (backup-dir), s3://bucket/prefix. Every destination is attempted; the run fails if any failed. The backup is written to backup-dir first; without local there, that copy is removed once every upload succeeded.',
+      'Where backups are stored, a comma-separated list: local (backup-dir), artifact (workflow artifacts, listed across runs with github-token), cache (the Actions cache, key pgvector-backup-<db>-<timestamp>; pull requests can restore it), s3://bucket/prefix. Every destination is attempted; the run fails if any failed. The backup is written to backup-dir first; without local there, that copy is removed once every upload succeeded.',
     default: 'local',
   },
   {
@@ -143,6 +143,12 @@ export const INPUTS = [
     name: 'pg-bin-dir',
     description: 'Directory with the pg_dump, pg_restore and psql to use. Empty: the closest version at least the server\'s is searched on PATH and in the usual places (/usr/lib/postgresql/*/bin, Homebrew), then installed on GitHub runners, then run from a pgvector Docker image.',
     default: '',
+  },
+  {
+    name: 'github-token',
+    description: 'Token for finding and pruning artifacts of earlier runs (permissions: actions: read, and actions: write to prune). Secret.',
+    default: '${{ github.token }}',
+    secret: true,
   },
   {
     name: 's3-endpoint',

@@ -22,6 +22,7 @@ export async function runMode(ctx: Context): Promise<void> {
       summary: (md) => reporter.summary(md),
     },
   };
+  for (const w of ctx.config.warnings) ctx.logger.warning(w);
   let failure: unknown;
   try {
     await dispatch(watched);

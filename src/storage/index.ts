@@ -6,12 +6,23 @@ import { writeManifest } from '../archive/manifest.js';
 import type { Context } from '../context.js';
 import { BackupError, ConfigurationError, describeError } from '../errors.js';
 import { deleteLocal, LocalStorage, resolveLocal, type LocalBackup } from './local.js';
+import { ArtifactStorage, type ArtifactOptions } from './artifact.js';
+import { CacheStorage } from './cache.js';
 import { S3Storage } from './s3.js';
 import type { Storage, StoredBackup } from './storage.js';
 
 export function createStorage(ctx: Context, dest: string): Storage {
-  if (dest === 'local') return new LocalStorage(ctx.config.backupDir);
-  if (dest.startsWith('s3://')) return new S3Storage(dest, ctx.config.s3, ctx.logger, ctx.config.env);
+  const { config, logger } = ctx;
+  if (dest === 'local') return new LocalStorage(config.backupDir);
+  if (dest.startsWith('s3://')) return new S3Storage(dest, config.s3, logger, config.env);
+  if (dest === 'cache') return new CacheStorage(config.env, logger);
+  if (dest === 'artifact') {
+    const days = config.retention.days;
+    const opts: ArtifactOptions = { env: config.env };
+    if (days > 0) opts.retentionDays = Math.min(90, days);
+    if (config.githubToken) opts.token = config.githubToken;
+    return new ArtifactStorage(opts, logger);
+  }
   throw new ConfigurationError(`Destination "${dest}" is not supported`);
 }
 

@@ -45,9 +45,22 @@ function spawnAndWait(
     const argvSeen = new Set<string>();
     let timer: NodeJS.Timeout | undefined;
     if (watchArgv) {
+      // Only the action and its descendants: other tests running beside this one may pass URLs in argv.
       timer = setInterval(() => {
+        const parent = new Map<number, number>();
         for (const pid of readdirSafe('/proc')) {
           if (!/^\d+$/.test(pid)) continue;
+          try {
+            const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+            parent.set(Number(pid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+          } catch {
+            /* gone */
+          }
+        }
+        for (const pid of parent.keys()) {
+          let p: number | undefined = pid;
+          for (let depth = 0; p && depth < 20 && p !== child.pid; depth++) p = parent.get(p);
+          if (p !== child.pid) continue;
           try {
             argvSeen.add(readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' '));
           } catch {

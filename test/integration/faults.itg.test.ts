@@ -131,7 +131,8 @@ describe('tool faults', () => {
     const killer = withClient(adminUrl(), async (c) => {
       while (!done && killed === 0) {
         const r = await c.query(
-          `SELECT pg_terminate_backend(pid) AS t FROM pg_stat_activity WHERE application_name = 'pgvector-backup pg_dump' AND query ILIKE 'COPY%'`,
+          `SELECT pg_terminate_backend(pid) AS t FROM pg_stat_activity WHERE datname = $1 AND application_name = 'pgvector-backup pg_dump' AND query ILIKE 'COPY%'`,
+          [big.name],
         );
         killed += r.rows.filter((x) => x.t).length;
         await new Promise((res) => setTimeout(res, 10));

@@ -37,7 +37,11 @@ describe('buildConfig', () => {
       lockWaitTimeout: '60s',
       progressSeconds: 10,
       env,
+      s3: { forcePathStyle: false, checksums: 'when-required' },
+      metricsPrefix: 'pgvector_backup',
+      metricsFile: path.resolve('metrics/backup.prom'),
       secrets: [URL, 'p@ss:/w%rd ü'],
+      warnings: [],
     });
     expect('testRestoreUrl' in c).toBe(false);
     expect('pgBinDir' in c).toBe(false);
@@ -46,7 +50,14 @@ describe('buildConfig', () => {
   test('every input set explicitly', () => {
     const c = build({
       mode: ' Prune ',
-      destination: 'local, local',
+      destination: 'local, s3://my-bucket/nightly/',
+      's3-endpoint': 'https://minio.example.com:9000',
+      's3-region': 'eu-west-1',
+      's3-force-path-style': 'true',
+      's3-checksums': 'when-supported',
+      's3-part-size': '16',
+      'metrics-file': '/var/lib/node_exporter/backup.prom',
+      'metrics-prefix': 'rag_backup',
       'backup-dir': '/var/backups/pg',
       format: 'DIRECTORY',
       compression: 'zstd',
@@ -71,7 +82,11 @@ describe('buildConfig', () => {
       mode: 'prune',
       source: undefined,
       databaseNamed: true,
-      destination: ['local', 'local'],
+      destination: ['local', 's3://my-bucket/nightly'],
+      s3: { forcePathStyle: true, checksums: 'when-supported', endpoint: 'https://minio.example.com:9000', region: 'eu-west-1', partSize: 16 * 1024 * 1024 },
+      metricsFile: '/var/lib/node_exporter/backup.prom',
+      metricsPrefix: 'rag_backup',
+      warnings: [],
       backupDir: '/var/backups/pg',
       format: 'directory',
       compression: { method: 'zstd', level: 19 },

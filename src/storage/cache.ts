@@ -1,0 +1,127 @@
+// destination: cache. The real @actions/cache client saves each backup under the key
+// pgvector-backup-<db>-<YYYYMMDD_HHMMSS>; latest is restored by that prefix, so pull-request workflows (which
+// may read the default branch's caches) can test-restore without any secret. The cache service keeps only what
+// it keeps (entries unused for 7 days are evicted): list shows the newest entry, and prune deletes nothing here.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import * as cache from '@actions/cache';
+import { readManifest } from '../archive/manifest.js';
+import { BackupError, ConfigurationError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { checkDownload, type LocalBackup } from './local.js';
+import { isGoodManifest, type PutResult, type Storage, type StoredBackup } from './storage.js';
+
+export const CACHE_KEY_PREFIX = 'pgvector-backup-';
+
+/** pgvector-backup-<db>-<stamp>: the backup name's database part and stamp, joined by a dash. */
+export function cacheKey(name: string): string {
+  const m = /^(.*)_(\d{8}_\d{6}(?:_\d+)?)$/.exec(name);
+  return m ? `${CACHE_KEY_PREFIX}${m[1]}-${m[2]}` : `${CACHE_KEY_PREFIX}${name}`;
+}
+
+export function cachePrefix(database?: string): string {
+  return database ? `${CACHE_KEY_PREFIX}${database.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/\.{2,}/g, '_').replace(/^\./, '_')}-` : CACHE_KEY_PREFIX;
+}
+
+/**
+ * Backups pass through this directory, given to the cache client as a relative path (the client resolves it
+ * against GITHUB_WORKSPACE): the cache version is a hash of the path strings, so it must be the same in every run,
+ * whatever the workspace or backup-dir.
+ */
+const STAGING = '.pgvector-backup-cache';
+
+export class CacheStorage implements Storage {
+  readonly id = 'cache';
+  private readonly staging: string;
+
+  constructor(
+    env: NodeJS.ProcessEnv,
+    private readonly logger: Logger,
+  ) {
+    this.staging = path.join(env.GITHUB_WORKSPACE ?? process.cwd(), STAGING);
+  }
+
+  private async clearStaging(): Promise<void> {
+    await fs.rm(this.staging, { recursive: true, force: true });
+    await fs.mkdir(this.staging, { recursive: true });
+  }
+
+  async put(b: LocalBackup): Promise<PutResult> {
+    if (!cache.isFeatureAvailable()) throw new ConfigurationError('The cache destination only works inside GitHub Actions (the cache service is not available here)');
+    await this.clearStaging();
+    try {
+      const target = path.join(this.staging, path.basename(b.archivePath));
+      await fs.cp(b.archivePath, target, { recursive: true });
+      await fs.copyFile(b.manifestPath, path.join(this.staging, path.basename(b.manifestPath)));
+      const key = cacheKey(b.name);
+      let id: number;
+      try {
+        id = await cache.saveCache([STAGING], key);
+      } catch (err) {
+        throw new BackupError(`Saving the cache ${key} failed: ${(err as Error).message}`, 'See the error; run again', { cause: err });
+      }
+      // saveCache reports most failures by returning -1 and logging a warning: that is a failed destination.
+      if (id === -1) throw new BackupError(`The cache ${key} was not saved (the cache service refused or failed; see the warning above)`, 'Check the cache service and the repository\'s cache quota, then run again');
+      return { location: `cache ${key}` };
+    } finally {
+      await fs.rm(this.staging, { recursive: true, force: true });
+    }
+  }
+
+  /** The newest cache entry of the database (restored into the staging path to read its manifest). */
+  async list(database?: string): Promise<StoredBackup[]> {
+    if (!cache.isFeatureAvailable()) return [];
+    await this.clearStaging();
+    const prefix = cachePrefix(database);
+    let key: string | undefined;
+    try {
+      key = await cache.restoreCache([STAGING], prefix, [prefix]);
+    } catch (err) {
+      throw new BackupError(`Looking up the cache ${prefix}* failed: ${(err as Error).message}`, 'See the error; run again', { cause: err });
+    }
+    if (!key) {
+      await fs.rm(this.staging, { recursive: true, force: true });
+      return [];
+    }
+    const manifests = (await fs.readdir(this.staging)).filter((f) => f.endsWith('.json'));
+    if (manifests.length !== 1) {
+      this.logger.warning(`cache ${key}: holds no single manifest (not a usable backup)`);
+      return [];
+    }
+    const manifest = await readManifest(path.join(this.staging, manifests[0]!));
+    if (database !== undefined && manifest.database !== database) return [];
+    return [
+      {
+        name: manifest.name,
+        createdAt: new Date(manifest.createdAt),
+        manifest,
+        location: `cache ${key}`,
+        destination: this.id,
+        good: isGoodManifest(manifest),
+        ref: { key },
+      },
+    ];
+  }
+
+  async get(b: StoredBackup, dir: string): Promise<LocalBackup> {
+    const m = b.manifest;
+    // list() restored it into the staging path; restore again if that is gone.
+    if (!(await fs.stat(path.join(this.staging, m.archive.file)).catch(() => undefined))) {
+      await this.clearStaging();
+      const { key } = b.ref as { key: string };
+      const got = await cache.restoreCache([STAGING], key);
+      if (got !== key) throw new BackupError(`The cache ${key} could not be restored`, 'It may have been evicted; use another destination');
+    }
+    const archivePath = path.join(dir, m.archive.file);
+    const manifestPath = path.join(dir, `${m.name}.json`);
+    await fs.rm(archivePath, { recursive: true, force: true });
+    await fs.rename(path.join(this.staging, m.archive.file), archivePath);
+    await fs.rename(path.join(this.staging, `${m.name}.json`), manifestPath);
+    await fs.rm(this.staging, { recursive: true, force: true });
+    return checkDownload({ name: m.name, manifestPath, archivePath, manifest: m, createdAt: b.createdAt, good: b.good }, b.location);
+  }
+
+  async delete(b: StoredBackup): Promise<void> {
+    this.logger.info(`  ${b.location} is left to the cache service's eviction`);
+  }
+}
