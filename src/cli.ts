@@ -173,7 +173,8 @@ export function usage(command?: Mode | 'demo'): string {
       const spec = INPUTS.find((i) => i.name === name)!;
       const alias = 'aliases' in spec ? ` (also --${spec.aliases.join(', --')})` : '';
       const env = 'env' in spec ? ` [env ${spec.env.join(', ')}]` : '';
-      const def = spec.default ? ` (default: ${spec.default})` : '';
+      const cliDefault = 'cliDefault' in spec ? spec.cliDefault : spec.default;
+      const def = cliDefault ? ` (default: ${cliDefault})` : '';
       lines.push(`  --${name}${alias}${env}`, `      ${spec.description}${def}`);
     }
     lines.push('', 'Connection: --database-url, else PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE (or DB_NAME), also from ./.env.', 'Global: --json (print outputs as JSON), --verbose, --help.');
@@ -244,7 +245,7 @@ export async function runCli(argv: string[], io: CliIo, demo?: () => Promise<num
       for (const e of 'env' in spec ? spec.env : []) if (env[e]) return env[e];
       // The old kit's METRICS_DIR held backup.prom.
       if (name === 'metrics-file' && env.METRICS_DIR) return path.join(env.METRICS_DIR, 'backup.prom');
-      return undefined;
+      return 'cliDefault' in spec ? spec.cliDefault : undefined;
     };
     const config = buildConfig((name) => (name === 'mode' ? args.command : get(name)), env);
     for (const s of config.secrets) secrets.add(s);

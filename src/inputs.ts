@@ -14,6 +14,8 @@ export interface InputSpec {
   readonly env?: readonly string[];
   /** A CLI flag that takes no value. */
   readonly boolean?: boolean;
+  /** The CLI's default where it differs from the action's (the CLI runs outside GitHub). */
+  readonly cliDefault?: string;
 }
 
 export const INPUTS = [
@@ -33,8 +35,9 @@ export const INPUTS = [
   {
     name: 'destination',
     description:
-      'Where backups are stored, a comma-separated list: local (backup-dir), artifact (workflow artifacts, listed across runs with github-token), cache (the Actions cache, key pgvector-backup-<db>-<timestamp>; pull requests can restore it), s3://bucket/prefix. Every destination is attempted; the run fails if any failed. The backup is written to backup-dir first; without local there, that copy is removed once every upload succeeded.',
-    default: 'local',
+      'Where backups are stored, a comma-separated list: local (backup-dir), artifact (workflow artifacts, listed across runs with github-token), cache (the Actions cache, key pgvector-backup-<db>-<timestamp>; pull requests can restore it), s3://bucket/prefix. Every destination is attempted; the run fails if any failed. The backup is written to backup-dir first; without local there, that copy is removed once every upload succeeded. The CLI\'s default is local.',
+    default: 'artifact',
+    cliDefault: 'local',
   },
   {
     name: 'backup-dir',

@@ -102,7 +102,8 @@ export async function runDemo(): Promise<number> {
       process.stderr.write(`\n== node dist/index.js: ${step}\n`);
       const code = await runAction(
         actionJs,
-        actionEnv({ ...defaultsFor(), ...inputs, 'database-url': url, 'backup-dir': backupDir, 'metrics-file': metricsFile }, files, process.env),
+        // destination local: the action's default (artifact) needs GitHub's artifact service.
+        actionEnv({ ...defaultsFor(), destination: 'local', ...inputs, 'database-url': url, 'backup-dir': backupDir, 'metrics-file': metricsFile }, files, process.env),
       );
       const outputs = parseOutputFile(await fs.readFile(files.output, 'utf8'));
       process.stderr.write(`   exit code ${code}; outputs:\n`);

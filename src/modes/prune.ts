@@ -2,15 +2,13 @@
 // destination. Only this database's complete backups count; the newest good one is never deleted; a listing that
 // failed anywhere deletes nothing there; leftovers of interrupted local runs (.partial) are removed after a day;
 // an archive without a manifest is never touched.
-import { promises as fs } from 'node:fs';
 import type { Context } from '../context.js';
 import { BackupError, describeError } from '../errors.js';
 import { table } from '../report/reporter.js';
 import { planRetention, type RetentionDecision } from '../retention.js';
-import { scanLocal } from '../storage/local.js';
+import { LocalStorage } from '../storage/local.js';
 import { storages } from '../storage/index.js';
-
-const PARTIAL_GRACE_MS = 86_400_000;
+import { ORPHAN_GRACE_MS } from '../storage/storage.js';
 
 export interface RetentionOutcome {
   destination: string;
@@ -48,12 +46,21 @@ export async function applyRetention(ctx: Context, database: string | undefined,
     logger.info(`Retention in ${storage.id} (${config.retention.days} days, keep-min ${config.retention.keepMin}): ${plan.length - deleted} kept, ${deleted} ${verb}`);
     outcomes.push({ destination: storage.id, decisions: plan });
   }
-  // Leftovers of interrupted runs in backup-dir, whatever the destinations.
-  const scan = await scanLocal(config.backupDir, database).catch(() => undefined);
-  for (const p of scan?.partials ?? []) {
-    if (now.getTime() - p.mtime.getTime() < PARTIAL_GRACE_MS) continue;
-    if (!opts.dryRun) await fs.rm(p.path, { recursive: true, force: true });
-    logger.info(`  ${verb} leftover ${p.path}`);
+  // Leftovers without a manifest (interrupted runs and uploads), once older than the grace period. backup-dir's
+  // are always looked at, whatever the destinations.
+  const grace = config.env.PGVB_ORPHAN_GRACE_SECONDS !== undefined ? Number(config.env.PGVB_ORPHAN_GRACE_SECONDS) * 1000 : ORPHAN_GRACE_MS;
+  const places = storages(ctx);
+  if (!places.some((s) => s.id === 'local')) places.push(new LocalStorage(config.backupDir));
+  for (const storage of places) {
+    const orphans = await storage.orphans(database).catch((err: unknown) => {
+      logger.warning(`Could not look for leftovers in ${storage.id}: ${describeError(err)}`);
+      return [];
+    });
+    for (const o of orphans) {
+      if (now.getTime() - o.modified.getTime() < grace) continue;
+      if (!opts.dryRun) await o.remove();
+      logger.info(`  ${verb} leftover ${o.location} (no manifest, from ${o.modified.toISOString()})`);
+    }
   }
   return outcomes;
 }

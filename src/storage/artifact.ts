@@ -11,7 +11,7 @@ import { namePrefix, parseManifest } from '../archive/manifest.js';
 import { BackupError, ConfigurationError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { checkDownload, type LocalBackup } from './local.js';
-import { isGoodManifest, type PutResult, type Storage, type StoredBackup } from './storage.js';
+import { isGoodManifest, type Orphan, type PutResult, type Storage, type StoredBackup } from './storage.js';
 
 const MANIFEST_SUFFIX = '.manifest';
 
@@ -85,10 +85,10 @@ export class ArtifactStorage implements Storage {
   }
 
   /** This repository's artifacts named like backups of `database`, from the REST API, every page. */
-  private async restList(database?: string): Promise<Array<{ id: number; name: string; runId: number; expired: boolean }>> {
+  private async restList(database?: string): Promise<Array<{ id: number; name: string; runId: number; expired: boolean; createdAt: Date }>> {
     const { owner, repo } = this.repo();
     const octokit = this.octokit();
-    const out: Array<{ id: number; name: string; runId: number; expired: boolean }> = [];
+    const out: Array<{ id: number; name: string; runId: number; expired: boolean; createdAt: Date }> = [];
     const prefix = database ? namePrefix(database) : '';
     for (let page = 1; ; page++) {
       let r;
@@ -99,7 +99,7 @@ export class ArtifactStorage implements Storage {
       }
       for (const a of r.data.artifacts) {
         if (!a.name.startsWith(prefix)) continue;
-        out.push({ id: a.id, name: a.name, runId: a.workflow_run?.id ?? 0, expired: a.expired });
+        out.push({ id: a.id, name: a.name, runId: a.workflow_run?.id ?? 0, expired: a.expired, createdAt: new Date(a.created_at ?? 0) });
       }
       if (r.data.artifacts.length < this.pageSize) break;
     }
@@ -165,15 +165,25 @@ export class ArtifactStorage implements Storage {
 
   async delete(b: StoredBackup): Promise<void> {
     const ref = b.ref as Ref;
+    for (const id of [ref.manifestId, ref.archiveId]) await this.deleteId(id, b.name);
+  }
+
+  private async deleteId(id: number, what: string): Promise<void> {
     const { owner, repo } = this.repo();
-    const octokit = this.octokit();
-    for (const id of [ref.manifestId, ref.archiveId]) {
-      try {
-        await octokit.rest.actions.deleteArtifact({ owner, repo, artifact_id: id });
-      } catch (err) {
-        throw artifactError(err, `deleting the artifact ${id} of ${b.name}`);
-      }
+    try {
+      await this.octokit().rest.actions.deleteArtifact({ owner, repo, artifact_id: id });
+    } catch (err) {
+      throw artifactError(err, `deleting the artifact ${id} of ${what}`);
     }
+  }
+
+  /** Archive artifacts whose manifest artifact never arrived (the run died between the two uploads). */
+  async orphans(database?: string): Promise<Orphan[]> {
+    const all = (await this.restList(database)).filter((a) => !a.expired);
+    const manifests = new Set(all.filter((a) => a.name.endsWith(MANIFEST_SUFFIX)).map((a) => a.name.slice(0, -MANIFEST_SUFFIX.length)));
+    return all
+      .filter((a) => !a.name.endsWith(MANIFEST_SUFFIX) && /_\d{8}_\d{6}(_\d+)?$/.test(a.name) && !manifests.has(a.name))
+      .map((a) => ({ location: `artifact ${a.name} (id ${a.id})`, modified: a.createdAt, remove: () => this.deleteId(a.id, a.name) }));
   }
 }
 

@@ -9,7 +9,7 @@ import { readManifest } from '../archive/manifest.js';
 import { BackupError, ConfigurationError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { checkDownload, type LocalBackup } from './local.js';
-import { isGoodManifest, type PutResult, type Storage, type StoredBackup } from './storage.js';
+import { isGoodManifest, type Orphan, type PutResult, type Storage, type StoredBackup } from './storage.js';
 
 export const CACHE_KEY_PREFIX = 'pgvector-backup-';
 
@@ -119,6 +119,11 @@ export class CacheStorage implements Storage {
     await fs.rename(path.join(this.staging, `${m.name}.json`), manifestPath);
     await fs.rm(this.staging, { recursive: true, force: true });
     return checkDownload({ name: m.name, manifestPath, archivePath, manifest: m, createdAt: b.createdAt, good: b.good }, b.location);
+  }
+
+  /** A cache entry is saved whole or not at all: no leftovers. */
+  async orphans(): Promise<Orphan[]> {
+    return [];
   }
 
   async delete(b: StoredBackup): Promise<void> {

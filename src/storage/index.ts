@@ -42,6 +42,11 @@ export async function uploadEverywhere(ctx: Context, b: LocalBackup): Promise<st
   const locations: string[] = [];
   const remotes = storages(ctx).filter((s) => s.id !== 'local');
   for (const s of remotes) {
+    if (s.id === 'artifact' || s.id === 'cache') {
+      logger.warning(
+        `${b.name} is stored unencrypted in the ${s.id} destination: anyone with read access to this repository can download ${s.id === 'artifact' ? 'workflow artifacts' : 'caches (pull requests included)'}. Use s3:// with access control for production data`,
+      );
+    }
     try {
       const r = await logger.group(`Upload ${b.name} to ${s.id}`, () => s.put(b));
       logger.info(`Stored at ${r.location}`);

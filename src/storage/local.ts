@@ -5,7 +5,7 @@ import path from 'node:path';
 import { BackupError, ConfigurationError } from '../errors.js';
 import { manifestPathFor, namePrefix, readManifest, type Manifest } from '../archive/manifest.js';
 import { hashDirectory, hashFile } from '../archive/pipeline.js';
-import type { PutResult, Storage, StoredBackup } from './storage.js';
+import type { Orphan, PutResult, Storage, StoredBackup } from './storage.js';
 
 export interface LocalBackup {
   name: string;
@@ -163,5 +163,11 @@ export class LocalStorage implements Storage {
 
   async delete(b: StoredBackup): Promise<void> {
     await deleteLocal(b.ref as LocalBackup);
+  }
+
+  /** .partial files of interrupted runs. An archive without a manifest is never an orphan here: it may be a user's. */
+  async orphans(database?: string): Promise<Orphan[]> {
+    const scan = await scanLocal(this.dir, database);
+    return scan.partials.map((p) => ({ location: p.path, modified: p.mtime, remove: () => fs.rm(p.path, { recursive: true, force: true }) }));
   }
 }

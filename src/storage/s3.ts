@@ -20,7 +20,7 @@ import { namePrefix, parseManifest } from '../archive/manifest.js';
 import { BackupError, ConfigurationError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { checkDownload, type LocalBackup } from './local.js';
-import { isGoodManifest, type PutResult, type Storage, type StoredBackup } from './storage.js';
+import { isGoodManifest, type Orphan, type PutResult, type Storage, type StoredBackup } from './storage.js';
 
 export interface S3Options {
   endpoint?: string;
@@ -134,8 +134,9 @@ export class S3Storage implements Storage {
     return result;
   }
 
-  async list(database?: string): Promise<StoredBackup[]> {
-    const keys = new Set<string>();
+  /** Every key under the prefix (for the database's names), with its modification time; throws if any page fails. */
+  private async listKeys(database?: string): Promise<Map<string, Date>> {
+    const keys = new Map<string, Date>();
     let token: string | undefined;
     const base = this.prefix ? `${this.prefix}/` : '';
     do {
@@ -152,9 +153,39 @@ export class S3Storage implements Storage {
         .catch((err: unknown) => {
           throw s3Error(err, `listing s3://${this.bucket}/${base}`);
         });
-      for (const o of page.Contents ?? []) if (o.Key) keys.add(o.Key);
+      for (const o of page.Contents ?? []) if (o.Key) keys.set(o.Key, o.LastModified ?? new Date());
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
+    return keys;
+  }
+
+  /** Archive objects whose manifest never arrived (an upload that died), with their age. */
+  async orphans(database?: string): Promise<Orphan[]> {
+    const keys = await this.listKeys(database);
+    const base = this.prefix ? `${this.prefix}/` : '';
+    const stems = new Set([...keys.keys()].filter((k) => k.endsWith('.json') && !k.slice(base.length).includes('/')).map((k) => k.slice(base.length, -'.json'.length)));
+    const out: Orphan[] = [];
+    for (const [key, modified] of keys) {
+      const rel = key.slice(base.length);
+      const m = /^(.+?_\d{8}_\d{6}(?:_\d+)?)\.(dump|sql|dir)/.exec(rel);
+      if (!m || stems.has(m[1]!)) continue;
+      out.push({
+        location: this.where(key),
+        modified,
+        remove: async () => {
+          await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })).catch((err: unknown) => {
+            throw s3Error(err, `deleting ${this.where(key)}`);
+          });
+        },
+      });
+    }
+    return out;
+  }
+
+  async list(database?: string): Promise<StoredBackup[]> {
+    const keyMap = await this.listKeys(database);
+    const keys = new Set(keyMap.keys());
+    const base = this.prefix ? `${this.prefix}/` : '';
     const out: StoredBackup[] = [];
     for (const key of keys) {
       if (!key.endsWith('.json') || key.slice(base.length).includes('/')) continue;

@@ -38,7 +38,21 @@ export interface Storage {
   get(b: StoredBackup, dir: string): Promise<LocalBackup>;
   /** Deletes a backup, manifest first. */
   delete(b: StoredBackup): Promise<void>;
+  /**
+   * Leftovers of uploads or runs that died before their manifest was written (never a complete backup), with
+   * their age, so retention can remove them after a grace period.
+   */
+  orphans(database?: string): Promise<Orphan[]>;
 }
+
+export interface Orphan {
+  location: string;
+  modified: Date;
+  remove(): Promise<void>;
+}
+
+/** How old a leftover without a manifest must be before retention removes it (a running backup is younger). */
+export const ORPHAN_GRACE_MS = 86_400_000;
 
 export function isGoodManifest(m: Manifest): boolean {
   return m.verification === null || m.verification.ok;

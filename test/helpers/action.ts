@@ -102,7 +102,8 @@ export async function runAction(
   const files = { output: path.join(dir, 'output'), summary: path.join(dir, 'summary.md'), state: path.join(dir, 'state') };
   for (const f of Object.values(files)) writeFileSync(f, '');
   const defaults = Object.fromEntries(INPUTS.map((i) => [i.name, i.default]));
-  const env = { ...actionEnv({ ...defaults, ...inputs }, files, process.env), PGVB_PROGRESS_SECONDS: '1', ...(opts.env ?? {}) };
+  // Outside GitHub the action's default destination (artifact) has no service: tests choose local unless they say.
+  const env = { ...actionEnv({ ...defaults, destination: 'local', ...inputs }, files, process.env), PGVB_PROGRESS_SECONDS: '1', ...(opts.env ?? {}) };
   const r = await spawnAndWait(ACTION, [], env, opts.cwd ?? dir, opts.watchArgv ?? false, opts.signalWhen);
   return {
     ...r,

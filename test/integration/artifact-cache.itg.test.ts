@@ -103,8 +103,11 @@ describe('artifact', () => {
     expect(failed.stdout).toMatch(/::error::Listing artifact failed, so nothing was deleted there/);
     expect(live()).toEqual(before);
 
+    // An archive artifact whose manifest never arrived, two days old: removed after the grace period.
+    await gh.addArtifact({ name: `${db2}_20250101_000000`, content: await zip({ 'x.dump': 'half' }), mimeType: 'application/zip', createdAt: new Date(Date.now() - 2 * 86_400_000) });
     const p = await inRun(gh.newRun(), { mode: 'prune', destination: 'artifact', 'database-url': db.url.replace(/\/[^/]*$/, `/${db2}`), 'retention-days': '7', 'dry-run': 'false' });
     expect(p.code, p.stdout).toBe(0);
+    expect(p.stdout).toMatch(new RegExp(`deleted leftover artifact ${db2}_20250101_000000 \\(id \\d+\\) \\(no manifest`));
     // The newer by manifest time (2000... by name) is the newest good one and stays, with its manifest.
     expect(live()).toEqual([`${db2}_20000101_000000`, `${db2}_20000101_000000.manifest`]);
   });

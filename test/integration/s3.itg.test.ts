@@ -92,6 +92,20 @@ describe('upload', () => {
   });
 });
 
+test('an archive whose manifest never arrived is removed by prune after the grace period, not before', async () => {
+  const p = 'orphans';
+  const orphan = `${p}/${db.name}_20260101_000000.dump`;
+  await client.send(new PutObjectCommand({ Bucket: 'backups', Key: orphan, Body: 'half an upload' }));
+  const args = { mode: 'prune', destination: `s3://backups/${p}`, 'dry-run': 'false', 'backup-dir': mkdtempSync(path.join(os.tmpdir(), 'pgvb-s3o-')) };
+  const young = await run(args);
+  expect(young.code, young.stdout).toBe(0);
+  expect(await keys(`${p}/`)).toEqual([orphan]);
+  const old = await run(args, { PGVB_ORPHAN_GRACE_SECONDS: '0' });
+  expect(old.code, old.stdout).toBe(0);
+  expect(old.stdout).toContain(`deleted leftover s3://backups/${orphan} (no manifest`);
+  expect(await keys(`${p}/`)).toEqual([]);
+});
+
 describe('lookup, list and retention', () => {
   const prefix = 'lookup';
   const names: string[] = [];

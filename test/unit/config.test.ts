@@ -23,7 +23,8 @@ describe('buildConfig', () => {
       mode: 'backup',
       source: { host: 'db.example.com', port: 5433, user: 'alice', password: 'p@ss:/w%rd ü', database: 'vectors', params: { sslmode: 'require' } },
       databaseNamed: true,
-      destination: ['local'],
+      // The action's default; the CLI passes its own default (local).
+      destination: ['artifact'],
       backupDir: path.resolve('backups/postgres'),
       format: 'custom',
       compression: { method: 'gzip' },
@@ -104,6 +105,15 @@ describe('buildConfig', () => {
       env: undefined,
       secrets: [URL, 'postgresql://postgres:other-secret@127.0.0.1:5432/postgres', 'p@ss:/w%rd ü'],
     });
+  });
+
+  test('artifact retention that would expire backups the policy keeps is a warning', () => {
+    expect(build({ destination: 'artifact', 'retention-days': '7' }).warnings).toEqual([]);
+    expect(build({ destination: 'local', 'keep-monthly': '12' }).warnings).toEqual([]);
+    const w = build({ destination: 'artifact', 'keep-monthly': '12' }).warnings;
+    expect(w).toHaveLength(1);
+    expect(w[0]).toMatch(/GitHub deletes artifacts after at most 90 days \(here 7, from retention-days\)/);
+    expect(build({ destination: 'artifact', 'retention-days': '120' }).warnings[0]).toMatch(/here 90/);
   });
 
   test('an empty input is the same as an absent one', () => {
