@@ -1,9 +1,27 @@
 #!/usr/bin/env node
+import readline from 'node:readline/promises';
 import { runCli } from './cli.js';
 import { runDemo } from './demo/run.js';
 
 process.exitCode = await runCli(
   process.argv.slice(2),
-  { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s), env: process.env, cwd: process.cwd() },
+  {
+    stdout: (s) => process.stdout.write(s),
+    stderr: (s) => process.stderr.write(s),
+    env: process.env,
+    cwd: process.cwd(),
+    ...(process.stdin.isTTY
+      ? {
+          ask: async (q: string) => {
+            const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
+            try {
+              return await rl.question(q);
+            } finally {
+              rl.close();
+            }
+          },
+        }
+      : {}),
+  },
   runDemo,
 );

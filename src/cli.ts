@@ -18,6 +18,7 @@ const COMMANDS: Record<Mode | 'demo', string> = {
   backup: 'Dump the database from one snapshot, write the manifest, verify, apply retention.',
   verify: 'Check a backup (latest, a name or a path; --all for every one): checksum, decompression, structure.',
   'test-restore': 'Restore a backup into a throwaway database and compare it with its manifest.',
+  restore: 'Restore a backup (latest, a name or a path) into the target database, safely (swap or one transaction).',
   list: "List this database's backups in backup-dir.",
   prune: 'Apply retention to backup-dir (a dry run unless --dry-run false).',
   demo: 'Start a throwaway pgvector cluster with sample data and run the bundled action on it.',
@@ -50,6 +51,7 @@ const COMMAND_INPUTS: Record<Mode, InputName[]> = {
   backup: ['metrics-file', 'metrics-prefix', 'pushgateway-url', 'pushgateway-token', 'pushgateway-job', 'database-url', 'backup-dir', 'format', 'compression', 'compression-level', 'verify', 'test-restore-url', 'create-roles', 'retention-days', 'keep-min', 'keep-daily', 'keep-weekly', 'keep-monthly', 'keep-yearly', 'jobs', 'lock-wait-timeout', 'pg-bin-dir', 'destination'],
   verify: ['backup', 'all', 'backup-dir', 'database-url', 'pg-bin-dir', 'metrics-file', 'metrics-prefix', 'pushgateway-url'],
   'test-restore': ['backup', 'backup-dir', 'database-url', 'test-restore-url', 'create-roles', 'jobs', 'pg-bin-dir', 'metrics-file', 'metrics-prefix', 'pushgateway-url'],
+  restore: ['backup', 'target-database-url', 'database-url', 'confirm', 'strategy', 'create-roles', 'backup-dir', 'destination', 'jobs', 'pg-bin-dir'],
   list: ['backup-dir', 'database-url'],
   prune: ['backup-dir', 'database-url', 'dry-run', 'retention-days', 'keep-min', 'keep-daily', 'keep-weekly', 'keep-monthly', 'keep-yearly'],
 };
@@ -58,15 +60,18 @@ export interface ParsedArgs {
   command: Mode | 'demo' | 'help' | 'version';
   inputs: Partial<Record<InputName, string>>;
   json: boolean;
+  /** restore: confirmed without asking. */
+  yes: boolean;
   verbose: boolean;
   help: boolean;
 }
 
 const OLD_KIT_COMMAND_FLAGS: Record<string, Mode> = { '--list': 'list', '--verify': 'verify', '--test-restore': 'test-restore' };
+// (--restore FILE, the old kit's interactive restore, is `restore FILE`.)
 
 /** Parses argv (without node and script). Pure; table-tested. */
 export function parseArgs(argv: string[]): ParsedArgs {
-  const out: ParsedArgs = { command: 'backup', inputs: {}, json: false, verbose: false, help: false };
+  const out: ParsedArgs = { command: 'backup', inputs: {}, json: false, yes: false, verbose: false, help: false };
   let commandSet = false;
   const positional: string[] = [];
   const byFlag = new Map<string, (typeof INPUTS)[number]>();
@@ -87,6 +92,10 @@ export function parseArgs(argv: string[]): ParsedArgs {
     }
     if (arg === '--json') {
       out.json = true;
+      continue;
+    }
+    if (arg === '--yes' || arg === '-y') {
+      out.yes = true;
       continue;
     }
     if (arg === '--verbose' || arg === '-v') {
@@ -130,7 +139,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
     out.command = 'backup';
   }
   if (positional.length) {
-    if (!['verify', 'test-restore'].includes(out.command) || positional.length > 1) {
+    if (!['verify', 'test-restore', 'restore'].includes(out.command) || positional.length > 1) {
       throw new ConfigurationError(`Unexpected argument "${positional.join(' ')}"; see pgvector-backup --help`);
     }
     out.inputs.backup = positional[0]!;
@@ -190,7 +199,7 @@ export function usage(command?: Mode | 'demo'): string {
     `  ${'alerts'.padEnd(13)} Print Prometheus alerting rules for the metrics (--metrics-prefix, --stale-hours).`,
     '',
     'Run pgvector-backup <command> --help for its options. Exit codes: 0 ok, 1 failure, 2 usage or configuration error.',
-    'Old kit spellings: --list, --verify, --test-restore, --retention N, --all.',
+    'Old kit spellings: --list, --verify, --test-restore, --retention N, --all; restore FILE for --restore FILE.',
   ].join('\n');
 }
 
@@ -211,6 +220,8 @@ export interface CliIo {
   stderr: (s: string) => void;
   env: NodeJS.ProcessEnv;
   cwd: string;
+  /** Asks a question on a terminal; absent when stdin is not a terminal. */
+  ask?: (question: string) => Promise<string>;
 }
 
 export async function runCli(argv: string[], io: CliIo, demo?: () => Promise<number>): Promise<number> {
@@ -248,6 +259,12 @@ export async function runCli(argv: string[], io: CliIo, demo?: () => Promise<num
       return 'cliDefault' in spec ? spec.cliDefault : undefined;
     };
     const config = buildConfig((name) => (name === 'mode' ? args.command : get(name)), env);
+    if (config.mode === 'restore' && config.confirm === undefined) {
+      // The old kit's interactive restore: ask on a terminal; otherwise --yes (or --confirm NAME) is needed.
+      if (args.yes) config.confirm = config.target.database;
+      else if (io.ask) config.confirm = (await io.ask(`This replaces database "${config.target.database}" on ${config.target.host}:${config.target.port}. Type its name to go ahead: `)).trim();
+      else throw new ConfigurationError(`restore replaces database "${config.target.database}": run it on a terminal to confirm, or pass --yes (or --confirm ${config.target.database})`);
+    }
     for (const s of config.secrets) secrets.add(s);
     if (config.testRestoreUrl) secrets.add(resolveConnection(config.testRestoreUrl, {}, 'test-restore-url').password);
     const logger = new ConsoleLogger(secrets, args.verbose, (l) => io.stderr(l + '\n'));

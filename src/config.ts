@@ -38,6 +38,11 @@ export interface Config {
   progressSeconds: number;
   /** The environment children inherit (minus PG* settings, which come from `source`). */
   env: NodeJS.ProcessEnv;
+  /** restore: the target (database-url's when not given). */
+  target: ConnInfo;
+  confirm?: string;
+  strategy: 'swap' | 'in-place';
+  migrateCommand?: string;
   /** For listing and pruning artifacts of earlier runs. */
   githubToken?: string;
   /** Absolute path of the Prometheus textfile; undefined: none. */
@@ -162,12 +167,20 @@ export function buildConfig(get: InputGetter, env: NodeJS.ProcessEnv = process.e
     progressSeconds: env.PGVB_PROGRESS_SECONDS ? Number(env.PGVB_PROGRESS_SECONDS) || 10 : 10,
     env,
     metricsPrefix: input('metrics-prefix').trim(),
+    target: databaseUrl === undefined && optional('target-database-url') === undefined ? source : resolveConnection(optional('target-database-url') ?? databaseUrl, env, optional('target-database-url') ? 'target-database-url' : 'database-url'),
+    strategy: oneOf('strategy', input('strategy'), ['swap', 'in-place'] as const),
     secrets: [databaseUrl, testRestoreUrl, source.password].filter((s): s is string => !!s),
     warnings,
   };
   if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(config.metricsPrefix)) {
     throw new ConfigurationError(`Input metrics-prefix must be a Prometheus metric name prefix (letters, digits, _ and :, not starting with a digit); got "${config.metricsPrefix}"`);
   }
+  const targetUrl = optional('target-database-url');
+  if (targetUrl) config.secrets.push(targetUrl);
+  const confirm = optional('confirm');
+  if (confirm !== undefined) config.confirm = confirm.trim();
+  const migrate = optional('migrate-command');
+  if (migrate) config.migrateCommand = migrate;
   const token = optional('github-token');
   // The CLI sees action.yml's expression default literally: that is no token.
   if (token && !token.startsWith('${{')) {

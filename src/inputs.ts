@@ -21,7 +21,7 @@ export interface InputSpec {
 export const INPUTS = [
   {
     name: 'mode',
-    description: 'What to do: backup | verify | test-restore | list | prune.',
+    description: 'What to do: backup | verify | test-restore | restore | list | prune.',
     default: 'backup',
   },
   {
@@ -71,7 +71,7 @@ export const INPUTS = [
   },
   {
     name: 'backup',
-    description: 'For verify and test-restore: latest (newest complete backup of the database in backup-dir), a backup name, or a path.',
+    description: 'For verify, test-restore and restore: latest (the newest complete, good backup of the database in any destination), a backup name, or a path.',
     default: 'latest',
   },
   {
@@ -94,6 +94,29 @@ export const INPUTS = [
       'Test restore: create the roles the dump references (NOLOGIN) and restore owners and grants, instead of --no-owner --no-acl.',
     default: 'false',
     boolean: true,
+  },
+  {
+    name: 'target-database-url',
+    description: 'For restore: the database to restore (postgresql://...). Empty: database-url. Secret.',
+    default: '',
+    secret: true,
+  },
+  {
+    name: 'confirm',
+    description: 'For restore: must equal the target database\'s name, or nothing is touched. The CLI asks on a terminal; --yes confirms.',
+    default: '',
+  },
+  {
+    name: 'strategy',
+    description:
+      'For restore: swap (restore into a new database, compare it with the manifest, then rename: the old database is kept as <db>__pre_restore_<timestamp>) | in-place (one transaction that drops and recreates the dump\'s objects, for servers that do not allow creating databases).',
+    default: 'swap',
+  },
+  {
+    name: 'migrate-command',
+    description:
+      'For test-restore: a command run after the restore with DATABASE_URL (and PG*) set to the restored database, such as your migrations; its exit code decides. Then the manifest comparison.',
+    default: '',
   },
   {
     name: 'retention-days',
@@ -233,9 +256,11 @@ export const OUTPUTS = [
   { name: 'restore-seconds', description: 'Seconds the test restore took (all phases).' },
   { name: 'index-build-seconds', description: 'Seconds the test restore spent in post-data (index builds, constraints).' },
   { name: 'mismatches', description: 'Number of differences the test restore found against the manifest.' },
+  { name: 'restored-database', description: 'For restore: the database that now holds the backup.' },
+  { name: 'migrate-seconds', description: 'For test-restore with migrate-command: seconds the command took.' },
 ] as const satisfies readonly OutputSpec[];
 
 export type OutputName = (typeof OUTPUTS)[number]['name'];
 
-export const MODES = ['backup', 'verify', 'test-restore', 'list', 'prune'] as const;
+export const MODES = ['backup', 'verify', 'test-restore', 'restore', 'list', 'prune'] as const;
 export type Mode = (typeof MODES)[number];

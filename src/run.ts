@@ -5,6 +5,7 @@ import { databaseError } from './postgres/connection.js';
 import { runBackup } from './modes/backup.js';
 import { runList } from './modes/list.js';
 import { runPrune } from './modes/prune.js';
+import { runRestore } from './modes/restore.js';
 import { runTestRestore } from './modes/test-restore.js';
 import { runVerify } from './modes/verify.js';
 
@@ -43,6 +44,9 @@ async function dispatch(ctx: Context): Promise<void> {
       return;
     case 'test-restore':
       await runTestRestore(ctx);
+      return;
+    case 'restore':
+      await runRestore(ctx);
       return;
     case 'list':
       await runList(ctx);

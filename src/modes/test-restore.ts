@@ -3,8 +3,10 @@
 // objects and an exact nearest-neighbour spot check. The target is always removed, even on failure.
 import { compareInventory, describeMismatch, type Comparison } from '../archive/compare.js';
 import type { Context } from '../context.js';
-import { BackupError, describeError } from '../errors.js';
-import { connect } from '../postgres/connection.js';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { BackupError, ConfigurationError, describeError } from '../errors.js';
+import { connect, libpqEnv, toUrl, type ConnInfo } from '../postgres/connection.js';
 import { readInventory } from '../postgres/inventory.js';
 import { createMissingRoles, restoreArchive } from '../postgres/restore.js';
 import { acquireTarget } from '../postgres/targets.js';
@@ -28,6 +30,7 @@ export async function testRestore(ctx: Context, b: LocalBackup): Promise<TestRes
   return logger.group(`Test restore ${b.name}`, async () => {
     let outcome: TestRestoreOutcome;
     let targetDesc = '';
+    let migrate: { code: number; seconds: number } | undefined;
     try {
       const target = await acquireTarget(m, {
         env: config.env,
@@ -51,6 +54,11 @@ export async function testRestore(ctx: Context, b: LocalBackup): Promise<TestRes
           onCancel: ctx.onCancel,
         });
         for (const w of timing.warnings) logger.warning(w);
+        if (config.migrateCommand) {
+          const m = await runMigrations(ctx, target.conn);
+          migrate = m;
+          if (m.code !== 0) throw new BackupError(`The migrate command failed on the restored backup (exit code ${m.code}) after ${m.seconds.toFixed(1)} s`, 'The migrations do not apply to production-shaped data; see their output above');
+        }
         const client = await connect(target.conn);
         let comparison: Comparison;
         try {
@@ -89,7 +97,8 @@ export async function testRestore(ctx: Context, b: LocalBackup): Promise<TestRes
     reporter.output('mismatches', outcome.comparison?.mismatches.length ?? (outcome.ok ? 0 : ''));
     if (outcome.restoreSeconds !== undefined) reporter.output('restore-seconds', outcome.restoreSeconds);
     if (outcome.indexBuildSeconds !== undefined && outcome.indexBuildSeconds !== null) reporter.output('index-build-seconds', outcome.indexBuildSeconds);
-    await reporter.summary(restoreSummary(b, outcome, targetDesc));
+    if (migrate) reporter.output('migrate-seconds', migrate.seconds);
+    await reporter.summary(restoreSummary(b, outcome, targetDesc, migrate && config.migrateCommand ? { ...migrate, command: config.migrateCommand } : undefined));
     await recordVerification(ctx, b, {
       level: 'full',
       ok: outcome.ok,
@@ -105,9 +114,17 @@ export async function testRestore(ctx: Context, b: LocalBackup): Promise<TestRes
   });
 }
 
-function restoreSummary(b: LocalBackup, o: TestRestoreOutcome, target: string): string {
+function restoreSummary(b: LocalBackup, o: TestRestoreOutcome, target: string, migrate?: { code: number; seconds: number; command: string }): string {
   const lines = [`## pgvector-backup: test restore of ${b.name}: ${o.ok ? 'passed' : '**FAILED**'}`, ''];
   if (target) lines.push(`Target: ${target}`, '');
+  if (migrate) {
+    lines.push(
+      migrate.code === 0
+        ? `Migrations (\`${migrate.command}\`) apply to production-shaped data: ${migrate.seconds.toFixed(1)} s`
+        : `**Migrations (\`${migrate.command}\`) failed** on production-shaped data with exit code ${migrate.code} after ${migrate.seconds.toFixed(1)} s`,
+      '',
+    );
+  }
   if (o.failure) lines.push(`**${o.failure}**`, '');
   if (o.restoreSeconds !== undefined) {
     lines.push(`Restore: ${o.restoreSeconds.toFixed(1)} s` + (o.indexBuildSeconds != null ? `, of which post-data (index builds): ${o.indexBuildSeconds.toFixed(1)} s` : ''), '');
@@ -129,9 +146,51 @@ function restoreSummary(b: LocalBackup, o: TestRestoreOutcome, target: string): 
   return lines.join('\n');
 }
 
+/**
+ * The user's migrate command (a shell command line, as in a workflow's run:) with DATABASE_URL and PG* set to
+ * the restored database; its output goes to the log.
+ */
+async function runMigrations(ctx: Context, conn: ConnInfo): Promise<{ code: number; seconds: number }> {
+  const { config, logger } = ctx;
+  return logger.group(`Migrate the restored database: ${config.migrateCommand}`, async () => {
+    const env = { ...libpqEnv(conn, config.env), DATABASE_URL: toUrl(conn) };
+    const t0 = Date.now();
+    const child = spawn(config.migrateCommand!, { shell: true, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const forward = (d: Buffer): void => {
+      for (const line of d.toString().split('\n')) if (line) logger.info(`  ${line}`);
+    };
+    child.stdout.on('data', forward);
+    child.stderr.on('data', forward);
+    const code = await new Promise<number>((resolve) => {
+      child.on('error', () => resolve(127));
+      child.on('close', (c) => resolve(c ?? 1));
+    });
+    const seconds = Math.round((Date.now() - t0) / 10) / 100;
+    logger.info(`migrate-command exited with ${code} after ${seconds.toFixed(1)} s`);
+    return { code, seconds };
+  });
+}
+
+/** A pull_request_target run, or a pull request from a fork: code from outside must not see backup data. */
+export function untrustedEvent(env: NodeJS.ProcessEnv): string | undefined {
+  if (env.GITHUB_EVENT_NAME === 'pull_request_target') return 'a pull_request_target event (it runs with the base repository\'s secrets)';
+  if (env.GITHUB_EVENT_NAME !== 'pull_request' || !env.GITHUB_EVENT_PATH) return undefined;
+  try {
+    const event = JSON.parse(readFileSync(env.GITHUB_EVENT_PATH, 'utf8')) as { pull_request?: { head?: { repo?: { full_name?: string } } }; repository?: { full_name?: string } };
+    const head = event.pull_request?.head?.repo?.full_name;
+    const base = event.repository?.full_name;
+    if (head && base && head !== base) return `a pull request from the fork ${head}`;
+  } catch {
+    return 'a pull request whose event payload cannot be read';
+  }
+  return undefined;
+}
+
 /** mode: test-restore: quick checks first (a damaged archive is reported as such), then the restore. */
 export async function runTestRestore(ctx: Context): Promise<TestRestoreOutcome> {
   const { config } = ctx;
+  const untrusted = untrustedEvent(config.env);
+  if (untrusted) throw new ConfigurationError(`test-restore is refused on ${untrusted}: backup data must not reach code from outside the repository`);
   const b = await resolveBackup(ctx, config.backup, config.databaseNamed ? config.source.database : undefined);
   ctx.facts.database = b.manifest.database;
   setBackupOutputs(ctx, b);

@@ -324,3 +324,19 @@ export function databaseError(err: unknown, during: string): unknown {
               : 'Check the database and run again';
   return new BackupError(msg, hint, { cause: err });
 }
+
+/** A postgresql:// URL for the connection (for DATABASE_URL): parts percent-encoded; a socket directory as ?host=. */
+export function toUrl(info: ConnInfo): string {
+  const auth = encodeURIComponent(info.user) + (info.password !== undefined ? `:${encodeURIComponent(info.password)}` : '');
+  const query: Array<[string, string]> = [];
+  let authority: string;
+  if (info.host.startsWith('/')) {
+    query.push(['host', info.host], ['port', String(info.port)]);
+    authority = `${auth}@`;
+  } else {
+    authority = `${auth}@${info.host.includes(':') ? `[${info.host}]` : info.host}:${info.port}`;
+  }
+  for (const [k, v] of Object.entries(info.params)) if (k !== 'options') query.push([k, v]);
+  const q = query.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
+  return `postgresql://${authority}/${encodeURIComponent(info.database)}${q ? `?${q}` : ''}`;
+}

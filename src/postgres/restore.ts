@@ -24,6 +24,11 @@ export interface RestoreOptions {
   env: NodeJS.ProcessEnv;
   /** Registers cleanup for interruption. */
   onCancel?: (fn: () => Promise<void>) => () => void;
+  /**
+   * In place, in one transaction: existing objects of the dump are dropped and recreated (--clean --if-exists for
+   * archives), and any error rolls everything back. No sections, no parallel jobs.
+   */
+  singleTransaction?: boolean;
 }
 
 export interface RestoreTiming {
@@ -70,7 +75,7 @@ export async function restoreArchive(
   const { logger } = opts;
 
   if (manifest.format === 'plain') {
-    await withProgress(logger, opts.progressSeconds, (s) => `  psql: restoring, ${s.toFixed(0)} s`, psqlFromStream(manifest, archivePath, target.tools, env, target.conn.database, warnings));
+    await withProgress(logger, opts.progressSeconds, (s) => `  psql: restoring, ${s.toFixed(0)} s`, psqlFromStream(manifest, archivePath, target.tools, env, target.conn.database, warnings, opts.singleTransaction ?? false));
     return { restoreSeconds: secondsSince(started), indexBuildSeconds: null, warnings };
   }
 
@@ -87,6 +92,15 @@ export async function restoreArchive(
       await pipeline(createReadStream(archivePath), decompressor(manifest.compression.method)!, createWriteStream(input, { mode: 0o600 }));
       if (target.tools.kind === 'docker') await fs.chmod(tmpDir, 0o755);
     }
+    if (opts.singleTransaction) {
+      const args = pgRestoreArgs({ format: manifest.format, database: target.conn.database, input, jobs: 1, noOwner: opts.noOwner, singleTransaction: true, clean: true });
+      const res = await withProgress(logger, opts.progressSeconds, (s) => `  pg_restore (one transaction): ${s.toFixed(0)} s`, run(toolCommand(target.tools, 'pg_restore', args, env, [path.dirname(input)])));
+      collectWarnings(res.stderr, warnings);
+      if (res.code !== 0 || res.signal) {
+        throw new BackupError(`The restore failed and was rolled back: ${describeExit('pg_restore', res.code, res.signal)}: ${lastLines(res.stderr)}`, restoreHint(res.stderr));
+      }
+      return { restoreSeconds: secondsSince(started), indexBuildSeconds: null, warnings };
+    }
     let indexBuildSeconds = 0;
     for (const section of ['pre-data', 'data', 'post-data'] as Section[]) {
       const t0 = Date.now();
@@ -102,7 +116,7 @@ export async function restoreArchive(
       const res = await withProgress(logger, opts.progressSeconds, (s) => `  pg_restore ${section}: ${s.toFixed(0)} s`, run(cmd));
       collectWarnings(res.stderr, warnings);
       if (res.code !== 0 || res.signal) {
-        throw new BackupError(`The test restore failed in ${section}: ${describeExit('pg_restore', res.code, res.signal)}: ${lastLines(res.stderr)}`, restoreHint(res.stderr));
+        throw new BackupError(`The restore failed in ${section}: ${describeExit('pg_restore', res.code, res.signal)}: ${lastLines(res.stderr)}`, restoreHint(res.stderr));
       }
       const secs = secondsSince(t0);
       logger.info(`  ${section}: ${secs.toFixed(1)} s`);
@@ -115,8 +129,8 @@ export async function restoreArchive(
   }
 }
 
-async function psqlFromStream(manifest: Manifest, archivePath: string, tools: PgTools, env: NodeJS.ProcessEnv, database: string, warnings: string[]): Promise<void> {
-  const cmd = toolCommand(tools, 'psql', psqlRestoreArgs({ database }), env);
+async function psqlFromStream(manifest: Manifest, archivePath: string, tools: PgTools, env: NodeJS.ProcessEnv, database: string, warnings: string[], singleTransaction: boolean): Promise<void> {
+  const cmd = toolCommand(tools, 'psql', psqlRestoreArgs({ database, singleTransaction }), env);
   const child = spawnCommand(cmd, ['pipe', 'ignore', 'pipe']);
   const stderr = new Tail();
   child.stderr!.on('data', (d: Buffer) => stderr.push(d));
@@ -133,7 +147,7 @@ async function psqlFromStream(manifest: Manifest, archivePath: string, tools: Pg
   const { code, signal } = await exited;
   collectWarnings(stderr.toString(), warnings);
   if (code !== 0 || signal) {
-    throw new BackupError(`The test restore failed: ${describeExit('psql', code, signal)}: ${lastLines(stderr.toString())}`, restoreHint(stderr.toString()));
+    throw new BackupError(`The restore failed${singleTransaction ? ' and was rolled back' : ''}: ${describeExit('psql', code, signal)}: ${lastLines(stderr.toString())}`, restoreHint(stderr.toString()));
   }
   if (pipeErr) throw new BackupError(`Reading the archive failed during the restore: ${(pipeErr as Error).message}`, 'The archive is damaged; run verify');
 }

@@ -6,7 +6,7 @@ import { cliEnvironment, parseArgs, parseDotEnv, type ParsedArgs } from '../../s
 import { ConfigurationError } from '../../src/errors.js';
 
 function parsed(p: Partial<ParsedArgs>): ParsedArgs {
-  return { command: 'backup', inputs: {}, json: false, verbose: false, help: false, ...p };
+  return { command: 'backup', inputs: {}, json: false, yes: false, verbose: false, help: false, ...p };
 }
 
 describe('parseArgs', () => {

@@ -43,6 +43,8 @@ describe('buildConfig', () => {
       metricsFile: path.resolve('metrics/backup.prom'),
       secrets: [URL, 'p@ss:/w%rd ü'],
       warnings: [],
+      target: c.source,
+      strategy: 'swap',
     });
     expect('testRestoreUrl' in c).toBe(false);
     expect('pgBinDir' in c).toBe(false);
@@ -79,7 +81,7 @@ describe('buildConfig', () => {
       'lock-wait-timeout': '5 min',
       'pg-bin-dir': '/usr/lib/postgresql/16/bin/',
     });
-    expect({ ...c, source: undefined, env: undefined }).toEqual({
+    expect({ ...c, source: undefined, env: undefined, target: undefined }).toEqual({
       mode: 'prune',
       source: undefined,
       databaseNamed: true,
@@ -88,6 +90,8 @@ describe('buildConfig', () => {
       metricsFile: '/var/lib/node_exporter/backup.prom',
       metricsPrefix: 'rag_backup',
       warnings: [],
+      target: undefined,
+      strategy: 'swap',
       backupDir: '/var/backups/pg',
       format: 'directory',
       compression: { method: 'zstd', level: 19 },
@@ -124,7 +128,7 @@ describe('buildConfig', () => {
   });
 
   test.each([
-    { name: 'mode', inputs: { mode: 'restore' }, message: 'Input mode must be one of backup, verify, test-restore, list, prune; got "restore"' },
+    { name: 'mode', inputs: { mode: 'restor' }, message: 'Input mode must be one of backup, verify, test-restore, restore, list, prune; got "restor"' },
     { name: 'format', inputs: { format: 'tar' }, message: 'Input format must be one of custom, plain, directory; got "tar"' },
     { name: 'compression', inputs: { compression: 'bzip2' }, message: 'Input compression must be one of gzip, zstd, none; got "bzip2"' },
     { name: 'verify', inputs: { verify: 'yes' }, message: 'Input verify must be one of none, quick, full; got "yes"' },

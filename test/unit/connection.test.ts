@@ -11,6 +11,7 @@ import {
   resolveConnection,
   SAFE_SESSION_OPTIONS,
   type ConnInfo,
+  toUrl,
 } from '../../src/postgres/connection.js';
 
 function info(p: Partial<ConnInfo> = {}): ConnInfo {
@@ -350,5 +351,16 @@ describe('pgConfig', () => {
     expect(c.application_name).toBe('x');
     expect('password' in c).toBe(false);
     expect(pgConfig(info(), '').options).toBeUndefined();
+  });
+});
+
+describe('toUrl (DATABASE_URL for migrate-command)', () => {
+  test.each([
+    [{ host: 'db.example.com', port: 5433, user: 'alice', password: 'p@ss:/w%rd ü', database: 'my db', params: { sslmode: 'require' } }],
+    [{ host: '/tmp/pgvb-cluster-x', port: 54321, user: 'postgres', database: 'restore', params: {} }],
+    [{ host: '::1', port: 5432, user: 'u', password: 'x', database: 'd', params: {} }],
+  ])('round-trips through parseConnectionString: %j', (info) => {
+    const parsed = resolveConnection(toUrl(info as ConnInfo), {});
+    expect(parsed).toEqual(info);
   });
 });
