@@ -73,6 +73,16 @@ describe('refusals change nothing', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/run it on a terminal to confirm, or pass --yes/);
   });
+
+  test('the CLI restores with --yes (the old kit\'s --restore FILE)', async () => {
+    const name = `rs_cli_${Math.random().toString(36).slice(2, 8)}`;
+    extraDbs.push(name);
+    const target = db.url.replace(/\/[^/]*$/, `/${name}`);
+    const r = await runCli(['restore', backup.archive, '--yes', '--database-url', db.url, '--target-database-url', target]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`restored-database=${name}`);
+    expect(await tableCounts(target)).toEqual(counts);
+  });
 });
 
 describe('strategy swap (the default)', () => {
