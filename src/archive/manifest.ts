@@ -3,7 +3,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { BackupError } from '../errors.js';
-import type { ExtensionInfo, IndexInfo, KnnCheck, SequenceInfo, TableInfo } from '../postgres/inventory.js';
+import type { Inventory, KnnCheck } from '../postgres/inventory.js';
 
 export const MANIFEST_VERSION = 1;
 export const TOOL_NAME = 'pgvector-backup';
@@ -29,7 +29,10 @@ export interface Verification {
   target?: string;
 }
 
-export interface Manifest {
+/** What the archive holds, from the snapshot's inventory. */
+type Contents = Pick<Inventory, 'extensions' | 'tables' | 'indexes' | 'sequences' | 'largeObjects' | 'roles'>;
+
+export interface Manifest extends Contents {
   manifestVersion: number;
   tool: { name: string; version: string };
   name: string;
@@ -57,20 +60,18 @@ export interface Manifest {
   };
   durationSeconds: number;
   totals: { tables: number; rows: number; vectors: number };
-  extensions: ExtensionInfo[];
-  tables: TableInfo[];
-  indexes: IndexInfo[];
-  sequences: SequenceInfo[];
-  largeObjects: number;
-  roles: string[];
   knn: KnnCheck | null;
   verification: Verification | null;
 }
 
+/** A database name as it appears in file names, object keys and cache keys: no separators, no leading dot, no "..". */
+export function safeName(database: string): string {
+  return database.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/\.{2,}/g, '_').replace(/^\./, '_') || 'db';
+}
+
 /** `<db>_YYYYMMDD_HHMMSS`, the old kit's naming; the database part keeps only file-name-safe characters. */
 export function backupName(database: string, at: Date): string {
-  // No path separators, no leading dot, no "..": the name is used in paths and object keys.
-  const safe = database.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/\.{2,}/g, '_').replace(/^\./, '_') || 'db';
+  const safe = safeName(database);
   const p = (n: number): string => String(n).padStart(2, '0');
   const stamp = `${at.getUTCFullYear()}${p(at.getUTCMonth() + 1)}${p(at.getUTCDate())}_${p(at.getUTCHours())}${p(at.getUTCMinutes())}${p(at.getUTCSeconds())}`;
   return `${safe}_${stamp}`;

@@ -5,7 +5,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as cache from '@actions/cache';
-import { readManifest } from '../archive/manifest.js';
+import { readManifest, safeName } from '../archive/manifest.js';
 import { BackupError, ConfigurationError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { checkDownload, type LocalBackup } from './local.js';
@@ -20,7 +20,7 @@ export function cacheKey(name: string): string {
 }
 
 export function cachePrefix(database?: string): string {
-  return database ? `${CACHE_KEY_PREFIX}${database.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/\.{2,}/g, '_').replace(/^\./, '_')}-` : CACHE_KEY_PREFIX;
+  return database ? `${CACHE_KEY_PREFIX}${safeName(database)}-` : CACHE_KEY_PREFIX;
 }
 
 /**

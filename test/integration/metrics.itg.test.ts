@@ -3,6 +3,7 @@
 // Grafana dashboard.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -103,6 +104,37 @@ describe('Pushgateway', () => {
     expect(value(s2, `${P}_last_failure_timestamp_seconds`, group)).toBeGreaterThanOrEqual(lastSuccess);
     expect(value(s2, `${P}_last_success_timestamp_seconds`, group)).toBe(lastSuccess);
     expect(value(s2, `${P}_rows`, group)).toBe(Number(ok.outputs.rows));
+  });
+
+  test('hosted gateways: basic auth from the URL, or a bearer token; neither is printed', async () => {
+    const seen: Array<{ auth: string | undefined; url: string | undefined; method: string | undefined }> = [];
+    const server = http.createServer((req, res) => {
+      seen.push({ auth: req.headers.authorization, url: req.url, method: req.method });
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200);
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'pgvb-push-auth-'));
+      const basic = await runAction({ 'database-url': db.url, 'backup-dir': dir, 'pushgateway-url': `http://pusher:gw-s3cret@127.0.0.1:${port}`, 'metrics-file': '', verify: 'none' });
+      expect(basic.code, basic.stdout).toBe(0);
+      expect(seen[0]!.auth).toBe(`Basic ${Buffer.from('pusher:gw-s3cret').toString('base64')}`);
+      expect(seen[0]!.method).toBe('PUT');
+      expect(seen[0]!.url).toBe(`/metrics/job/pgvector-backup/database/${db.name}`);
+      const bearer = await runAction({ 'database-url': db.url, 'backup-dir': dir, 'pushgateway-url': `http://127.0.0.1:${port}`, 'pushgateway-token': 'tok-123456', 'metrics-file': '', verify: 'none' });
+      expect(bearer.code, bearer.stdout).toBe(0);
+      expect(seen[1]!.auth).toBe('Bearer tok-123456');
+      for (const r of [basic, bearer]) {
+        expect(r.visible + r.stderr + r.summary).not.toContain('gw-s3cret');
+        expect(r.visible + r.stderr + r.summary).not.toContain('tok-123456');
+      }
+    } finally {
+      server.close();
+    }
   });
 
   test('a gateway that is down only warns; the backup still succeeds', async () => {
