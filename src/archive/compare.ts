@@ -98,8 +98,8 @@ export function compareInventory(expected: Expected, actual: Inventory): Compari
       mismatches.push({ kind: 'sequence', object: name, expected: 'present', actual: 'missing' });
       continue;
     }
-    // pg_dump reads a sequence after the snapshot's inventory did, and sequences are not transactional:
-    // the restored value may be higher than recorded, never lower.
+    // The inventory reads sequences before pg_dump starts, and sequences are not transactional: the restored
+    // value may be higher than recorded, never lower.
     if (s.lastValue !== null && (got.lastValue === null || BigInt(got.lastValue) < BigInt(s.lastValue))) {
       mismatches.push({ kind: 'sequence', object: name, expected: `last_value >= ${s.lastValue}`, actual: String(got.lastValue) });
     }

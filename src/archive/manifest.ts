@@ -6,6 +6,8 @@ import { BackupError } from '../errors.js';
 import type { Inventory, KnnCheck } from '../postgres/inventory.js';
 
 export const MANIFEST_VERSION = 1;
+/** verification.failure of a backup whose verification has not finished (yet). */
+export const PENDING = 'verification did not finish';
 export const TOOL_NAME = 'pgvector-backup';
 
 export type Format = 'custom' | 'plain' | 'directory';

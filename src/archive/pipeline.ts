@@ -116,12 +116,15 @@ export async function streamDump(opts: {
   logger: Logger;
   progressSeconds: number;
   name?: string;
+  /** Aborting stops the dump (the caller's other half failed). */
+  signal?: AbortSignal;
 }): Promise<DumpResult> {
   const name = opts.name ?? path.basename(opts.command.file);
   const child = spawnCommand(opts.command, ['ignore', 'pipe', 'pipe']);
   const stderr = new Tail();
   child.stderr!.on('data', (d: Buffer) => stderr.push(d));
   const exited = waitForExit(child);
+  opts.signal?.addEventListener('abort', () => child.kill('SIGTERM'), { once: true });
   const rawMeter = new Meter(false);
   const outMeter = new Meter(true);
   const stages: Array<Readable | Duplex | Writable> = [child.stdout!, rawMeter];

@@ -2,7 +2,7 @@
 // change the run's result: a problem with them is a warning.
 import path from 'node:path';
 import type { Context } from '../context.js';
-import { scanLocal } from '../storage/local.js';
+import { createStorage } from '../storage/index.js';
 import { push, readTextfile, writeTextfile, type RunFacts } from './metrics.js';
 
 const MODES_WITH_METRICS = new Set(['backup', 'verify', 'test-restore']);
@@ -29,16 +29,18 @@ export async function reportMetrics(ctx: Context, success: boolean, outputs: Rec
     if (ctx.facts.dumpBytes !== undefined) facts.dumpBytes = ctx.facts.dumpBytes;
   }
   const verifying = config.mode !== 'backup' || config.verify !== 'none';
+  // Only a verification that ran reports (a backup that failed before verifying says nothing about it).
   if (verifying && outputs.verified !== undefined) facts.verificationSuccess = outputs.verified === 'true';
-  else if (verifying && !success) facts.verificationSuccess = false;
   const restore = num('restore-seconds');
   if (restore !== undefined) facts.restoreSeconds = restore;
   const index = num('index-build-seconds');
   if (index !== undefined) facts.indexBuildSeconds = index;
+  // Counted where the backups are kept: the first destination (local, or the first remote one).
   try {
-    const scan = await scanLocal(config.backupDir, database);
-    facts.totalCount = scan.backups.filter((b) => b.good).length;
-    const oldest = scan.backups[scan.backups.length - 1];
+    const where = createStorage(ctx, config.destination[0]!);
+    const kept = (await where.list(database)).filter((b) => b.good);
+    facts.totalCount = kept.length;
+    const oldest = kept[kept.length - 1];
     if (oldest) facts.oldestBackupSeconds = Math.floor(oldest.createdAt.getTime() / 1000);
   } catch {
     /* the count stays as it was */

@@ -17,11 +17,12 @@ import type { Context } from '../context.js';
 import { BackupError, ConfigurationError } from '../errors.js';
 import { describeExit, lastLines, run } from '../exec.js';
 import { connect, describeTarget, libpqEnv, poolerProblem, SAFE_SESSION_OPTIONS } from '../postgres/connection.js';
-import { listTables, lockTables, readInventory, readServerInfo, totals, type Inventory } from '../postgres/inventory.js';
+import { listTables, lockTables, readInventory, readSequences, readServerInfo, totals, type Inventory } from '../postgres/inventory.js';
 import { findClientTools, serverMajor, toolCommand } from '../postgres/tools.js';
 import { table } from '../report/reporter.js';
 import { VERSION } from '../version.js';
 import { applyRetention } from './prune.js';
+import { PENDING } from '../archive/manifest.js';
 import { verifyOne } from './verify.js';
 import { testRestore } from './test-restore.js';
 import { deleteLocal, type LocalBackup } from '../storage/local.js';
@@ -79,6 +80,8 @@ export async function runBackup(ctx: Context): Promise<BackupResult> {
       const rels = await listTables(client);
       await lockTables(client, rels, config.lockWaitTimeout);
       logger.info(`Snapshot ${snapshot}: ${rels.length} tables locked (ACCESS SHARE)`);
+      const sequences = await readSequences(client);
+      const abort = new AbortController();
 
       const env = libpqEnv(src, config.env, SAFE_SESSION_OPTIONS);
       env.PGAPPNAME = 'pgvector-backup pg_dump';
@@ -103,12 +106,17 @@ export async function runBackup(ctx: Context): Promise<BackupResult> {
               logger,
               progressSeconds: config.progressSeconds,
               name: 'pg_dump',
+              signal: abort.signal,
             });
       // The inventory runs in the snapshot's transaction while pg_dump works; if either fails, stop the other.
       const counting = readInventory(client, {
         tables: rels,
+        sequences,
         onProgress: (m) => logger.info(`  inventory: ${m}`),
       });
+      // If either side fails, stop the other instead of holding the snapshot open for nothing.
+      dumping.catch(() => client.end().catch(() => undefined));
+      counting.catch(() => abort.abort());
       const [d, inv] = await Promise.allSettled([dumping, counting]);
       if (d.status === 'rejected') throw d.reason;
       if (inv.status === 'rejected') throw inv.reason;
@@ -142,7 +150,9 @@ export async function runBackup(ctx: Context): Promise<BackupResult> {
       durationSeconds: round(durationSeconds),
       totals: t,
       ...inventoryFields(inventory),
-      verification: null,
+      // Until verification finishes the backup is not good: a run cancelled during its test restore leaves a
+      // backup that latest and retention do not count.
+      verification: config.verify === 'none' ? null : { level: config.verify, ok: false, at: createdAt.toISOString(), checks: [], failure: PENDING },
     };
     const manifestPath = await writeManifest(config.backupDir, manifest);
     manifestWritten = true;

@@ -1,5 +1,5 @@
 // mode: list. This database's backups (all databases' when none is named) in every destination, newest first.
-import type { Manifest } from '../archive/manifest.js';
+import { PENDING, type Manifest } from '../archive/manifest.js';
 import { formatBytes } from '../archive/pipeline.js';
 import type { Context } from '../context.js';
 import { BackupError } from '../errors.js';
@@ -11,6 +11,7 @@ import type { StoredBackup } from '../storage/storage.js';
 function verifiedText(m: Manifest): string {
   const v = m.verification;
   if (!v) return 'not yet';
+  if (!v.ok && v.failure === PENDING) return 'unfinished';
   return v.ok ? `yes (${v.level})` : `FAILED (${v.level})`;
 }
 

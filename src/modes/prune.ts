@@ -31,7 +31,10 @@ export async function applyRetention(ctx: Context, database: string | undefined,
       outcomes.push({ destination: storage.id, decisions: [], failure: describeError(err) });
       continue;
     }
-    const plan = planRetention(listed, config.retention, now);
+    // Each database's backups are planned on their own: keep-min and "the newest good one" are per database.
+    const byDb = new Map<string, typeof listed>();
+    for (const b of listed) byDb.set(b.manifest.database, [...(byDb.get(b.manifest.database) ?? []), b]);
+    const plan = [...byDb.values()].flatMap((group) => planRetention(group, config.retention, now));
     const byName = new Map(listed.map((b) => [b.name, b]));
     let deleted = 0;
     for (const d of plan) {

@@ -59,7 +59,8 @@ export async function runRestore(ctx: Context): Promise<void> {
         : `confirm ("${config.confirm}") is not the target database's name ("${dbName}"). Nothing was changed`,
     );
   }
-  const b = await resolveBackup(ctx, config.backup, config.databaseNamed ? config.source.database : undefined);
+  // latest of the named source database, else of the target's own name: never another database's backup.
+  const b = await resolveBackup(ctx, config.backup, config.databaseNamed ? config.source.database : dbName);
   ctx.facts.database = b.manifest.database;
   setBackupOutputs(ctx, b);
   const quick = await verifyOne(ctx, b);
@@ -110,6 +111,22 @@ async function ensureRoles(ctx: Context, target: ConnInfo, b: LocalBackup): Prom
   }
 }
 
+/**
+ * CREATE EXTENSION vector before any data, in the schema the backup had it in, when that schema already exists
+ * (public, usually); otherwise the dump's pre-data creates schema and extension together, still before data.
+ */
+async function createVectorFirst(conn: ConnInfo, b: LocalBackup): Promise<void> {
+  const ext = b.manifest.extensions.find((e) => e.name === 'vector');
+  if (!ext) return;
+  const c = await connect(conn);
+  try {
+    const has = await c.query(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, [ext.schema]);
+    if (has.rowCount) await c.query(`CREATE EXTENSION IF NOT EXISTS vector WITH SCHEMA ${c.escapeIdentifier(ext.schema)}`);
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
 async function compareWithManifest(ctx: Context, conn: ConnInfo, b: LocalBackup): Promise<number> {
   const client = await connect(conn);
   try {
@@ -152,10 +169,7 @@ async function swap(ctx: Context, b: LocalBackup, target: ConnInfo, tools: Await
       await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(fresh)} TEMPLATE template0${opts}`);
       created = true;
       const conn = withDatabase(target, fresh);
-      if (b.manifest.extensions.some((e) => e.name === 'vector')) {
-        const c = await connect(conn);
-        await c.query('CREATE EXTENSION IF NOT EXISTS vector').finally(() => c.end());
-      }
+      await createVectorFirst(conn, b);
       const timing = await restoreArchive(b.manifest, b.archivePath, { conn, tools }, {
         jobs: config.jobs,
         noOwner: false,
@@ -175,6 +189,9 @@ async function swap(ctx: Context, b: LocalBackup, target: ConnInfo, tools: Await
     await logger.group(`Swap ${fresh} in as ${db}`, async () => {
       const q = (n: string): string => admin.escapeIdentifier(n);
       if (exists) {
+        // The new database gets the old one's owner (best effort: needs membership in that role or superuser).
+        const owner = (await admin.query<{ o: string }>(`SELECT pg_get_userbyid(datdba) AS o FROM pg_database WHERE datname = $1`, [db])).rows[0]?.o;
+        if (owner) await admin.query(`ALTER DATABASE ${q(fresh)} OWNER TO ${q(owner)}`).catch((err: unknown) => logger.warning(`Could not give ${fresh} the owner ${owner}: ${(err as Error).message}`));
         // Keep new sessions out while the old database is renamed away.
         await admin.query(`ALTER DATABASE ${q(db)} WITH ALLOW_CONNECTIONS false`);
         let renamed = false;
@@ -227,10 +244,7 @@ async function swap(ctx: Context, b: LocalBackup, target: ConnInfo, tools: Await
 async function inPlace(ctx: Context, b: LocalBackup, target: ConnInfo, tools: Awaited<ReturnType<typeof findClientTools>>): Promise<void> {
   const { config, logger, reporter } = ctx;
   await logger.group(`Restore ${b.name} into ${target.database} in one transaction`, async () => {
-    if (b.manifest.extensions.some((e) => e.name === 'vector')) {
-      const c = await connect(target);
-      await c.query('CREATE EXTENSION IF NOT EXISTS vector').finally(() => c.end());
-    }
+    await createVectorFirst(target, b);
     const timing = await restoreArchive(b.manifest, b.archivePath, { conn: target, tools }, {
       jobs: 1,
       noOwner: false,

@@ -56,9 +56,9 @@ export async function verifyOne(ctx: Context, b: LocalBackup): Promise<VerifyOut
 
 /** Stores a verification result in the manifest (atomically). A read-only backup-dir only earns a warning. */
 export async function recordVerification(ctx: Context, b: LocalBackup, v: Verification): Promise<void> {
-  // A full verification is not overwritten by a later quick one that passed.
+  // A quick check never replaces a full verification's result (passed, failed or still pending), unless it failed.
   const prev = b.manifest.verification;
-  if (prev && prev.level === 'full' && prev.ok && v.level === 'quick' && v.ok) return;
+  if (prev && prev.level === 'full' && v.level === 'quick' && v.ok) return;
   b.manifest.verification = v;
   b.good = v.ok;
   try {

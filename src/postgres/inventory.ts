@@ -165,6 +165,8 @@ export interface InventoryOptions {
   tables?: RelRow[];
   /** Skip the kNN spot check for tables with more rows than this. */
   knnMaxRows?: number;
+  /** Sequences read earlier (before pg_dump started: they are not transactional). */
+  sequences?: SequenceInfo[];
   /** Reuse the kNN samples recorded at backup time (after a restore). */
   knnFrom?: KnnCheck;
   onProgress?: (message: string) => void;
@@ -246,13 +248,7 @@ export async function readInventory(client: pg.Client, opts: InventoryOptions = 
     [oids],
   );
 
-  const seq = await client.query<{ schema: string; name: string; last_value: string | null }>(
-    `SELECT n.nspname AS schema, c.relname AS name,
-            CASE WHEN has_sequence_privilege(c.oid, 'SELECT') THEN pg_sequence_last_value(c.oid)::text END AS last_value
-       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind = 'S' AND ${USER_SCHEMA} AND ${NOT_EXTENSION_MEMBER('c', 'pg_class')}
-      ORDER BY n.nspname, c.relname`,
-  );
+  const sequences = opts.sequences ?? (await readSequences(client));
 
   const lo = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM pg_largeobject_metadata`);
 
@@ -276,13 +272,28 @@ export async function readInventory(client: pg.Client, opts: InventoryOptions = 
     extensions: ext.rows,
     tables,
     indexes: idx.rows,
-    sequences: seq.rows.map((s) => ({ schema: s.schema, name: s.name, lastValue: s.last_value })),
+    sequences,
     largeObjects: Number(lo.rows[0]!.n),
     roles: roles.rows.map((r) => r.role),
   };
   const knn = opts.knnFrom ? await runKnn(client, opts.knnFrom) : await chooseKnn(client, tables, opts.knnMaxRows ?? 1_000_000);
   if (knn) inv.knn = knn;
   return inv;
+}
+
+/**
+ * Sequences' last values. Sequences are outside transactions: at backup time they are read before pg_dump starts,
+ * so whatever pg_dump reads later is the same or higher, and a restore can check "at least".
+ */
+export async function readSequences(client: pg.Client): Promise<SequenceInfo[]> {
+  const seq = await client.query<{ schema: string; name: string; last_value: string | null }>(
+    `SELECT n.nspname AS schema, c.relname AS name,
+            CASE WHEN has_sequence_privilege(c.oid, 'SELECT') THEN pg_sequence_last_value(c.oid)::text END AS last_value
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind = 'S' AND ${USER_SCHEMA} AND ${NOT_EXTENSION_MEMBER('c', 'pg_class')}
+      ORDER BY n.nspname, c.relname`,
+  );
+  return seq.rows.map((s) => ({ schema: s.schema, name: s.name, lastValue: s.last_value }));
 }
 
 const KNN_K = 10;

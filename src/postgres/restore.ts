@@ -141,15 +141,19 @@ async function psqlFromStream(manifest: Manifest, archivePath: string, tools: Pg
   if (dec) stages.push(dec);
   stages.push(child.stdin!);
   let pipeErr: unknown;
-  await (pipeline as (...s: unknown[]) => Promise<void>)(...stages).catch((err: unknown) => {
+  // psql's input is closed only after every byte arrived: if reading the archive fails, psql is killed first,
+  // so that a --single-transaction restore can never commit half a dump.
+  await (pipeline as (...s: unknown[]) => Promise<void>)(...stages, { end: false }).catch((err: unknown) => {
     pipeErr = err;
   });
+  if (pipeErr) child.kill('SIGKILL');
+  child.stdin!.end();
   const { code, signal } = await exited;
   collectWarnings(stderr.toString(), warnings);
+  if (pipeErr) throw new BackupError(`Reading the archive failed during the restore${singleTransaction ? ' (rolled back)' : ''}: ${(pipeErr as Error).message}`, 'The archive is damaged; run verify');
   if (code !== 0 || signal) {
     throw new BackupError(`The restore failed${singleTransaction ? ' and was rolled back' : ''}: ${describeExit('psql', code, signal)}: ${lastLines(stderr.toString())}`, restoreHint(stderr.toString()));
   }
-  if (pipeErr) throw new BackupError(`Reading the archive failed during the restore: ${(pipeErr as Error).message}`, 'The archive is damaged; run verify');
 }
 
 function collectWarnings(stderr: string, out: string[]): void {

@@ -125,6 +125,10 @@ export function dockerCommand(
   mounts: string[] = [],
 ): Command {
   const argv = ['run', '--rm', '-i', '--network', 'host'];
+  // As this user, so that files written to mounted directories are ours to hash, rename and remove.
+  const uid = process.getuid?.();
+  const gid = process.getgid?.();
+  if (uid !== undefined && gid !== undefined) argv.push('--user', `${uid}:${gid}`);
   // `-e NAME` without a value copies it from docker's own environment, so secrets stay out of argv.
   for (const name of Object.keys(env).filter((k) => k.startsWith('PG')).sort()) argv.push('-e', name);
   for (const m of mounts) argv.push('-v', `${m}:${m}`);

@@ -13,14 +13,22 @@ import { isGoodManifest, type Orphan, type PutResult, type Storage, type StoredB
 
 export const CACHE_KEY_PREFIX = 'pgvector-backup-';
 
-/** pgvector-backup-<db>-<stamp>: the backup name's database part and stamp, joined by a dash. */
-export function cacheKey(name: string): string {
-  const m = /^(.*)_(\d{8}_\d{6}(?:_\d+)?)$/.exec(name);
-  return m ? `${CACHE_KEY_PREFIX}${m[1]}-${m[2]}` : `${CACHE_KEY_PREFIX}${name}`;
+/**
+ * The database part of a key has no '-' (it becomes '_'), so the prefix pgvector-backup-app- can never match the
+ * keys of a database app-test.
+ */
+function keyPart(database: string): string {
+  return safeName(database).replace(/-/g, '_');
+}
+
+/** pgvector-backup-<db>-<stamp>. */
+export function cacheKey(name: string, database: string): string {
+  const stamp = /_(\d{8}_\d{6}(?:_\d+)?)$/.exec(name)?.[1] ?? name;
+  return `${CACHE_KEY_PREFIX}${keyPart(database)}-${stamp}`;
 }
 
 export function cachePrefix(database?: string): string {
-  return database ? `${CACHE_KEY_PREFIX}${safeName(database)}-` : CACHE_KEY_PREFIX;
+  return database ? `${CACHE_KEY_PREFIX}${keyPart(database)}-` : CACHE_KEY_PREFIX;
 }
 
 /**
@@ -53,7 +61,7 @@ export class CacheStorage implements Storage {
       const target = path.join(this.staging, path.basename(b.archivePath));
       await fs.cp(b.archivePath, target, { recursive: true });
       await fs.copyFile(b.manifestPath, path.join(this.staging, path.basename(b.manifestPath)));
-      const key = cacheKey(b.name);
+      const key = cacheKey(b.name, b.manifest.database);
       let id: number;
       try {
         id = await cache.saveCache([STAGING], key);
@@ -89,6 +97,8 @@ export class CacheStorage implements Storage {
       return [];
     }
     const manifest = await readManifest(path.join(this.staging, manifests[0]!));
+    // No copy of the data stays in the workspace after a listing; get() restores again.
+    await fs.rm(this.staging, { recursive: true, force: true });
     if (database !== undefined && manifest.database !== database) return [];
     return [
       {

@@ -229,7 +229,15 @@ export class S3Storage implements Storage {
       throw s3Error(err, `downloading ${this.where(key)}`);
     });
     await fs.mkdir(path.dirname(file), { recursive: true });
-    await pipeline(r.Body as Readable, createWriteStream(file, { mode: 0o600 }));
+    // Under a temporary name until complete: a broken download never sits in backup-dir as a final file.
+    const partial = `${file}.partial`;
+    try {
+      await pipeline(r.Body as Readable, createWriteStream(partial, { mode: 0o600 }));
+    } catch (err) {
+      await fs.rm(partial, { force: true });
+      throw s3Error(err, `downloading ${this.where(key)}`);
+    }
+    await fs.rename(partial, file);
   }
 
   async get(b: StoredBackup, dir: string): Promise<LocalBackup> {

@@ -104,6 +104,22 @@ describe('retention', () => {
     expect(names(dir)).toEqual(before);
   });
 
+  test('prune without a database plans each database on its own (each keeps its newest good backup)', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'pgvb-ret-perdb-'));
+    plant(dir, `${db.name}_a`, 20);
+    plant(dir, `${db.name}_b`, 30);
+    for (const [name, days] of [['other_db_20200101_000000', 40], ['other_db_20200102_000000', 50]] as const) {
+      plant(dir, name, days);
+      const f = path.join(dir, `${name}.json`);
+      const m = JSON.parse(readFileSync(f, 'utf8')) as Manifest;
+      m.database = 'other_db';
+      writeFileSync(f, JSON.stringify(m));
+    }
+    const r = await runCli(['prune', '--backup-dir', dir, '--retention-days', '7', '--dry-run', 'false']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(names(dir)).toEqual([`${db.name}_a.dump`, `${db.name}_a.json`, 'other_db_20200101_000000.dump', 'other_db_20200101_000000.json'].sort());
+  });
+
   test('backups of other databases in the same directory are not touched', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'pgvb-ret-other-'));
     plant(dir, `${db.name}_mine`, 20);
@@ -126,6 +142,20 @@ describe('cancellation', () => {
     expect(r.signalled).toBe(true);
     expect(r.code).not.toBe(0);
     expect(readdirSync(tmpdir)).toEqual([]);
+  });
+
+  test('a backup cancelled during its verification is not counted as good', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'pgvb-cancel-verify-'));
+    const tmpdir = mkdtempSync(path.join(os.tmpdir(), 'pgvb-cancel-verify-tmp-'));
+    chmodSync(tmpdir, 0o711);
+    const r = await runAction({ 'database-url': db.url, 'backup-dir': dir }, { env: { TMPDIR: tmpdir }, signalWhen: { pattern: /Target: /, signal: 'SIGTERM' } });
+    expect(r.signalled).toBe(true);
+    expect(r.code).not.toBe(0);
+    const list = await runAction({ mode: 'list', 'database-url': db.url, 'backup-dir': dir });
+    expect(list.summary).toMatch(/\| unfinished \|/);
+    const v = await runAction({ mode: 'verify', 'database-url': db.url, 'backup-dir': dir, backup: 'latest' });
+    expect(v.code).not.toBe(0);
+    expect(v.stdout).toMatch(/::error::No complete backup of database ret_db_\w+ found/);
   });
 
   test('SIGTERM during a test restore into test-restore-url: the temporary database is dropped', async () => {

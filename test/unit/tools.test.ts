@@ -70,7 +70,7 @@ describe('dockerCommand', () => {
     expect(cmd).toEqual({
       file: 'docker',
       args: [
-        'run', '--rm', '-i', '--network', 'host',
+        'run', '--rm', '-i', '--network', 'host', '--user', `${process.getuid!()}:${process.getgid!()}`,
         '-e', 'PGDATABASE', '-e', 'PGHOST', '-e', 'PGPASSWORD', '-e', 'PGUSER',
         '-v', '/backups:/backups', '-v', '/tmp/x y:/tmp/x y',
         '--entrypoint', 'pg_dump', 'pgvector/pgvector:pg16', '--format=custom', '--no-password',
@@ -87,7 +87,7 @@ describe('dockerCommand', () => {
 
   test('toolCommand: docker tools go through docker, local tools run from their dir', () => {
     expect(toolCommand({ kind: 'docker', image: pgvectorImage(17), major: 17, version: '17' }, 'psql', ['-c', 'select 1'], {}).args).toEqual([
-      'run', '--rm', '-i', '--network', 'host', '--entrypoint', 'psql', 'pgvector/pgvector:pg17', '-c', 'select 1',
+      'run', '--rm', '-i', '--network', 'host', '--user', `${process.getuid!()}:${process.getgid!()}`, '--entrypoint', 'psql', 'pgvector/pgvector:pg17', '-c', 'select 1',
     ]);
     expect(toolCommand({ kind: 'local', dir: '/usr/lib/postgresql/16/bin', major: 16, version: '16.4' }, 'pg_restore', ['--list'], { A: '1' })).toEqual({
       file: '/usr/lib/postgresql/16/bin/pg_restore',
