@@ -24,3 +24,13 @@ export async function seedVariety(c: pg.Client): Promise<void> {
     SELECT lo_from_bytea(0, 'large object payload');
   `);
 }
+
+/** One table `big` of `rows` rows (256 characters of text and a random vector each): a dump that takes a while. */
+export function seedBigTable(rows: number, dimensions: number): (c: pg.Client) => Promise<void> {
+  return async (c) => {
+    await c.query(`CREATE EXTENSION vector; CREATE TABLE big (id bigserial PRIMARY KEY, body text, e vector(${dimensions}))`);
+    await c.query(
+      `INSERT INTO big (body, e) SELECT repeat(md5(g::text), 8), (SELECT array_agg(random()::real) FROM generate_series(1, ${dimensions}) WHERE g > 0)::vector FROM generate_series(1, ${rows}) g`,
+    );
+  };
+}

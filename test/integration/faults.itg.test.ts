@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { freePort } from '../../src/postgres/cluster.js';
+import { seedBigTable } from '../helpers/fixtures.js';
 import { runAction, runCli, type RunResult } from '../helpers/action.js';
 import { adminUrl, createDatabase, dropDatabase, testPassword, urlFor, withClient } from '../helpers/pg.js';
 
@@ -27,10 +28,7 @@ function snapshotDir(dir: string): Record<string, string> {
 
 beforeAll(async () => {
   db = await createDatabase('fault_db', { documents: 200, dimensions: 16 });
-  big = await createDatabase('fault_big', async (c) => {
-    await c.query(`CREATE EXTENSION vector; CREATE TABLE big (id bigserial PRIMARY KEY, body text, e vector(32))`);
-    await c.query(`INSERT INTO big (body, e) SELECT repeat(md5(g::text), 8), (SELECT array_agg(random()::real) FROM generate_series(1, 32) WHERE g > 0)::vector FROM generate_series(1, 150000) g`);
-  });
+  big = await createDatabase('fault_big', seedBigTable(150000, 32));
   backupDir = mkdtempSync(path.join(os.tmpdir(), 'pgvb-faults-'));
   const good = await runAction({ 'database-url': db.url, 'backup-dir': backupDir, verify: 'none' });
   expect(good.code, good.stdout).toBe(0);

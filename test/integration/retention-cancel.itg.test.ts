@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Manifest } from '../../src/archive/manifest.js';
+import { seedBigTable } from '../helpers/fixtures.js';
 import { runAction, runCli } from '../helpers/action.js';
 import { adminUrl, createDatabase, dropDatabase, sql } from '../helpers/pg.js';
 
@@ -170,10 +171,7 @@ describe('cancellation', () => {
   });
 
   test('SIGTERM during a dump: no partial file, no archive, no manifest', async () => {
-    const big = await createDatabase('ret_big', async (c) => {
-      await c.query(`CREATE EXTENSION vector; CREATE TABLE big (id bigserial PRIMARY KEY, body text, e vector(32))`);
-      await c.query(`INSERT INTO big (body, e) SELECT repeat(md5(g::text), 8), (SELECT array_agg(random()::real) FROM generate_series(1, 32) WHERE g > 0)::vector FROM generate_series(1, 100000) g`);
-    });
+    const big = await createDatabase('ret_big', seedBigTable(100000, 32));
     try {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'pgvb-cancel-dump-'));
       const r = await runAction({ 'database-url': big.url, 'backup-dir': dir, compression: 'none' }, { signalWhen: { pattern: /locked \(ACCESS SHARE\)/, signal: 'SIGTERM' } });

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { Manifest } from '../../src/archive/manifest.js';
+import { seedBigTable } from '../helpers/fixtures.js';
 import { runAction } from '../helpers/action.js';
 import { adminUrl, createDatabase, dropDatabase, sql, urlFor, withClient } from '../helpers/pg.js';
 
@@ -88,10 +89,7 @@ test('create-roles on a server that lacks the roles: created NOLOGIN for the res
 });
 
 test('long dumps log progress (bytes, rate) while they run', async () => {
-  const big = await createDatabase('roles_big', async (c) => {
-    await c.query(`CREATE EXTENSION vector; CREATE TABLE big (id bigserial PRIMARY KEY, body text, e vector(64))`);
-    await c.query(`INSERT INTO big (body, e) SELECT repeat(md5(g::text), 8), (SELECT array_agg(random()::real) FROM generate_series(1, 64) WHERE g > 0)::vector FROM generate_series(1, 100000) g`);
-  });
+  const big = await createDatabase('roles_big', seedBigTable(100000, 64));
   try {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'pgvb-progress-'));
     const r = await runAction({ 'database-url': big.url, 'backup-dir': dir, verify: 'none', format: 'plain' }, { env: { PGVB_PROGRESS_SECONDS: '0.2' } });
