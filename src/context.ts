@@ -16,6 +16,12 @@ export interface Context {
 
 const handlers = new Set<() => Promise<void> | void>();
 let installed = false;
+let cancelled = false;
+
+/** True once SIGINT/SIGTERM arrived: from then on nothing is recorded as good or uploaded. */
+export function isCancelled(): boolean {
+  return cancelled;
+}
 
 /** The entry points' onCancel: runs every registered cleanup on SIGINT/SIGTERM, then exits. */
 export function onCancel(fn: () => Promise<void> | void): () => void {
@@ -26,6 +32,7 @@ export function onCancel(fn: () => Promise<void> | void): () => void {
       ['SIGTERM', 143],
     ] as const) {
       process.once(signal, () => {
+        cancelled = true;
         terminateChildren();
         void (async () => {
           for (const h of [...handlers].reverse()) {

@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { writeManifest, type Verification } from '../archive/manifest.js';
 import { quickVerify } from '../archive/verify.js';
-import type { Context } from '../context.js';
+import { isCancelled, type Context } from '../context.js';
 import { BackupError, describeError } from '../errors.js';
 import { findClientTools, type PgTools } from '../postgres/tools.js';
 import { table } from '../report/reporter.js';
@@ -56,6 +56,8 @@ export async function verifyOne(ctx: Context, b: LocalBackup): Promise<VerifyOut
 
 /** Stores a verification result in the manifest (atomically). A read-only backup-dir only earns a warning. */
 export async function recordVerification(ctx: Context, b: LocalBackup, v: Verification): Promise<void> {
+  // A run being cancelled may still finish a step on its way out: it never marks a backup verified.
+  if (isCancelled()) return;
   // A quick check never replaces a full verification's result (passed, failed or still pending), unless it failed.
   const prev = b.manifest.verification;
   if (prev && prev.level === 'full' && v.level === 'quick' && v.ok) return;

@@ -3,7 +3,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { writeManifest } from '../archive/manifest.js';
-import type { Context } from '../context.js';
+import { isCancelled, type Context } from '../context.js';
 import { BackupError, ConfigurationError, describeError } from '../errors.js';
 import { deleteLocal, LocalStorage, resolveLocal, type LocalBackup } from './local.js';
 import { ArtifactStorage, type ArtifactOptions } from './artifact.js';
@@ -41,6 +41,7 @@ export async function uploadEverywhere(ctx: Context, b: LocalBackup): Promise<st
   const failed: string[] = [];
   const locations: string[] = [];
   const remotes = storages(ctx).filter((s) => s.id !== 'local');
+  if (isCancelled()) throw new BackupError('The run was cancelled before the upload', 'Run the backup again');
   for (const s of remotes) {
     if (s.id === 'artifact' || s.id === 'cache') {
       logger.warning(

@@ -146,17 +146,23 @@ describe('cancellation', () => {
   });
 
   test('a backup cancelled during its verification is not counted as good', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'pgvb-cancel-verify-'));
-    const tmpdir = mkdtempSync(path.join(os.tmpdir(), 'pgvb-cancel-verify-tmp-'));
-    chmodSync(tmpdir, 0o711);
-    const r = await runAction({ 'database-url': db.url, 'backup-dir': dir }, { env: { TMPDIR: tmpdir }, signalWhen: { pattern: /Target: /, signal: 'SIGTERM' } });
-    expect(r.signalled).toBe(true);
-    expect(r.code).not.toBe(0);
-    const list = await runAction({ mode: 'list', 'database-url': db.url, 'backup-dir': dir });
-    expect(list.summary).toMatch(/\| unfinished \|/);
-    const v = await runAction({ mode: 'verify', 'database-url': db.url, 'backup-dir': dir, backup: 'latest' });
-    expect(v.code).not.toBe(0);
-    expect(v.stdout).toMatch(/::error::No complete backup of database ret_db_\w+ found/);
+    // Big enough that the test restore is still running when the signal arrives.
+    const slow = await createDatabase('ret_slow', seedBigTable(60000, 32));
+    try {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'pgvb-cancel-verify-'));
+      const tmpdir = mkdtempSync(path.join(os.tmpdir(), 'pgvb-cancel-verify-tmp-'));
+      chmodSync(tmpdir, 0o711);
+      const r = await runAction({ 'database-url': slow.url, 'backup-dir': dir }, { env: { TMPDIR: tmpdir }, signalWhen: { pattern: /Target: /, signal: 'SIGTERM' } });
+      expect(r.signalled).toBe(true);
+      expect(r.code).not.toBe(0);
+      const list = await runAction({ mode: 'list', 'database-url': slow.url, 'backup-dir': dir });
+      expect(list.summary).toMatch(/\| unfinished \|/);
+      const v = await runAction({ mode: 'verify', 'database-url': slow.url, 'backup-dir': dir, backup: 'latest' });
+      expect(v.code).not.toBe(0);
+      expect(v.stdout).toMatch(/::error::No complete backup of database ret_slow_\w+ found/);
+    } finally {
+      await dropDatabase(slow.name);
+    }
   });
 
   test('SIGTERM during a test restore into test-restore-url: the temporary database is dropped', async () => {
