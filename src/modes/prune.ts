@@ -22,7 +22,8 @@ export async function applyRetention(ctx: Context, database: string | undefined,
   const now = new Date();
   const verb = opts.dryRun ? 'would delete' : 'deleted';
   const outcomes: RetentionOutcome[] = [];
-  for (const storage of storages(ctx)) {
+  const places = storages(ctx);
+  for (const storage of places) {
     let listed;
     try {
       listed = await storage.list(database);
@@ -52,7 +53,6 @@ export async function applyRetention(ctx: Context, database: string | undefined,
   // Leftovers without a manifest (interrupted runs and uploads), once older than the grace period. backup-dir's
   // are always looked at, whatever the destinations.
   const grace = config.env.PGVB_ORPHAN_GRACE_SECONDS !== undefined ? Number(config.env.PGVB_ORPHAN_GRACE_SECONDS) * 1000 : ORPHAN_GRACE_MS;
-  const places = storages(ctx);
   if (!places.some((s) => s.id === 'local')) places.push(new LocalStorage(config.backupDir));
   for (const storage of places) {
     const orphans = await storage.orphans(database).catch((err: unknown) => {

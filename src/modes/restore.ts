@@ -3,12 +3,11 @@
 // only then renames (the old database is kept); strategy in-place restores in one transaction. A failure at
 // any step leaves the target as it was.
 import type pg from 'pg';
-import { compareInventory, describeMismatch } from '../archive/compare.js';
+import { describeMismatch } from '../archive/compare.js';
 import type { Context } from '../context.js';
 import { BackupError, ConfigurationError, describeError } from '../errors.js';
 import { connect, withDatabase, type ConnInfo } from '../postgres/connection.js';
-import { readInventory } from '../postgres/inventory.js';
-import { createMissingRoles, restoreArchive } from '../postgres/restore.js';
+import { compareRestored, createMissingRoles, restoreArchive } from '../postgres/restore.js';
 import { checkExtensions } from '../postgres/targets.js';
 import { findClientTools, serverMajor } from '../postgres/tools.js';
 import { table } from '../report/reporter.js';
@@ -128,18 +127,10 @@ async function createVectorFirst(conn: ConnInfo, b: LocalBackup): Promise<void> 
 }
 
 async function compareWithManifest(ctx: Context, conn: ConnInfo, b: LocalBackup): Promise<number> {
-  const client = await connect(conn);
-  try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const inv = await readInventory(client, b.manifest.knn ? { knnFrom: b.manifest.knn } : {});
-    await client.query('COMMIT');
-    const c = compareInventory(b.manifest, inv);
-    for (const m of c.mismatches.slice(0, 50)) ctx.logger.error(describeMismatch(m));
-    ctx.logger.info(`Compared ${c.tables.length} tables with the manifest: ${c.mismatches.length} mismatches${c.knn ? `; kNN check ${c.knn.ok ? 'identical' : 'DIFFERENT'}` : ''}`);
-    return c.mismatches.length;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+  const c = await compareRestored(conn, b.manifest);
+  for (const m of c.mismatches.slice(0, 50)) ctx.logger.error(describeMismatch(m));
+  ctx.logger.info(`Compared ${c.tables.length} tables with the manifest: ${c.mismatches.length} mismatches${c.knn ? `; kNN check ${c.knn.ok ? 'identical' : 'DIFFERENT'}` : ''}`);
+  return c.mismatches.length;
 }
 
 async function swap(ctx: Context, b: LocalBackup, target: ConnInfo, tools: Awaited<ReturnType<typeof findClientTools>>, exists: boolean): Promise<void> {

@@ -1,14 +1,13 @@
 // mode: test-restore (and verify: full after a backup). Restores the archive into a throwaway target and
 // compares the result with the manifest exactly: rows, vector columns, indexes, sequences, extensions, large
 // objects and an exact nearest-neighbour spot check. The target is always removed, even on failure.
-import { compareInventory, describeMismatch, type Comparison } from '../archive/compare.js';
+import { describeMismatch, type Comparison } from '../archive/compare.js';
 import type { Context } from '../context.js';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { BackupError, ConfigurationError, describeError } from '../errors.js';
-import { connect, libpqEnv, toUrl, type ConnInfo } from '../postgres/connection.js';
-import { readInventory } from '../postgres/inventory.js';
-import { createMissingRoles, restoreArchive } from '../postgres/restore.js';
+import { libpqEnv, toUrl, type ConnInfo } from '../postgres/connection.js';
+import { compareRestored, createMissingRoles, restoreArchive } from '../postgres/restore.js';
 import { acquireTarget } from '../postgres/targets.js';
 import { table } from '../report/reporter.js';
 import type { LocalBackup } from '../storage/local.js';
@@ -55,20 +54,10 @@ export async function testRestore(ctx: Context, b: LocalBackup): Promise<TestRes
         });
         for (const w of timing.warnings) logger.warning(w);
         if (config.migrateCommand) {
-          const m = await runMigrations(ctx, target.conn);
-          migrate = m;
-          if (m.code !== 0) throw new BackupError(`The migrate command failed on the restored backup (exit code ${m.code}) after ${m.seconds.toFixed(1)} s`, 'The migrations do not apply to production-shaped data; see their output above');
+          migrate = await runMigrations(ctx, target.conn);
+          if (migrate.code !== 0) throw new BackupError(`The migrate command failed on the restored backup (exit code ${migrate.code}) after ${migrate.seconds.toFixed(1)} s`, 'The migrations do not apply to production-shaped data; see their output above');
         }
-        const client = await connect(target.conn);
-        let comparison: Comparison;
-        try {
-          await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-          const inv = await readInventory(client, m.knn ? { knnFrom: m.knn } : {});
-          await client.query('COMMIT');
-          comparison = compareInventory(m, inv);
-        } finally {
-          await client.end().catch(() => undefined);
-        }
+        const comparison = await compareRestored(target.conn, m);
         outcome = {
           ok: comparison.mismatches.length === 0,
           restoreSeconds: timing.restoreSeconds,

@@ -5,6 +5,7 @@ import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { compareInventory, type Comparison } from '../archive/compare.js';
 import type { Manifest } from '../archive/manifest.js';
 import { decompressor, withProgress } from '../archive/pipeline.js';
 import { pgRestoreArgs, psqlRestoreArgs, type Section } from '../archive/plan.js';
@@ -13,6 +14,7 @@ import { describeExit, lastLines, run, spawnCommand, Tail, waitForExit } from '.
 import type { Logger } from '../logger.js';
 import { maintenanceWorkMem } from './cluster.js';
 import { connect, libpqEnv, type ConnInfo } from './connection.js';
+import { readInventory } from './inventory.js';
 import { toolCommand, type PgTools } from './tools.js';
 
 export interface RestoreOptions {
@@ -172,4 +174,17 @@ function restoreHint(stderr: string): string {
 
 function secondsSince(t0: number): number {
   return Math.round((Date.now() - t0) / 10) / 100;
+}
+
+/** Reads a restored database's inventory (with the manifest's kNN samples) and compares it with the manifest. */
+export async function compareRestored(conn: ConnInfo, manifest: Manifest): Promise<Comparison> {
+  const client = await connect(conn);
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const inv = await readInventory(client, manifest.knn ? { knnFrom: manifest.knn } : {});
+    await client.query('COMMIT');
+    return compareInventory(manifest, inv);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { BackupError, ConfigurationError } from '../errors.js';
 import { manifestPathFor, namePrefix, readManifest, type Manifest } from '../archive/manifest.js';
 import { hashDirectory, hashFile } from '../archive/pipeline.js';
-import type { Orphan, PutResult, Storage, StoredBackup } from './storage.js';
+import { isGoodManifest, type Orphan, type PutResult, type Storage, type StoredBackup } from './storage.js';
 
 export interface LocalBackup {
   name: string;
@@ -23,10 +23,6 @@ export interface ScanResult {
   invalid: Array<{ path: string; reason: string }>;
   /** Leftovers of interrupted runs. */
   partials: Array<{ path: string; mtime: Date }>;
-}
-
-export function isGood(m: Manifest): boolean {
-  return m.verification === null || m.verification.ok;
 }
 
 /** Lists the backups in `dir`, optionally only those of `database`, newest first (by the manifest's time). */
@@ -69,7 +65,7 @@ export async function scanLocal(dir: string, database?: string): Promise<ScanRes
       archivePath,
       manifest,
       createdAt: new Date(manifest.createdAt),
-      good: isGood(manifest),
+      good: isGoodManifest(manifest),
     });
   }
   result.backups.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
@@ -111,7 +107,7 @@ export async function resolveLocal(ref: string, dir: string, database?: string):
     archivePath,
     manifest,
     createdAt: new Date(manifest.createdAt),
-    good: isGood(manifest),
+    good: isGoodManifest(manifest),
   };
 }
 
