@@ -20,6 +20,8 @@ function step(what, cmd, args, opts = {}) {
 
 if (!process.env.PGVB_TEST_DATABASE_URL) step('PostgreSQL and pgvector', 'bash', ['test/setup/ensure-pgvector.sh']);
 step('Prometheus Pushgateway and promtool', 'bash', ['test/setup/ensure-prometheus.sh']);
+step('OpenSSH server (sftp:// tests)', 'bash', ['test/setup/ensure-openssh.sh']);
+step('age, GnuPG and cron (encryption interoperability, crontab)', 'bash', ['test/setup/ensure-crypto-tools.sh']);
 if (!existsSync('node_modules/node/bin/node') || !existsSync('node_modules/vitest')) {
   step('npm ci', 'npm', ['ci', '--no-audit', '--no-fund']);
 }

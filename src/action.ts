@@ -2,7 +2,7 @@
 import * as core from '@actions/core';
 import { buildConfig } from './config.js';
 import { onCancel } from './context.js';
-import { describeError } from './errors.js';
+import { describeError, errorLine } from './errors.js';
 import { INPUTS, type InputName } from './inputs.js';
 import { Secrets, type Logger } from './logger.js';
 import { resolveConnection } from './postgres/connection.js';
@@ -59,7 +59,7 @@ export async function runAction(): Promise<void> {
     await runMode({ config, logger, facts: {}, reporter: new ActionReporter(secrets), onCancel });
   } catch (err) {
     // (Metrics were reported inside runMode, success or not.)
-    core.setFailed(secrets.scrub(describeError(err)));
+    core.setFailed(secrets.scrub(errorLine(err)));
     if (!(err instanceof Error) || !['BackupError', 'ConfigurationError'].includes(err.name)) {
       core.debug(secrets.scrub(err instanceof Error ? (err.stack ?? err.message) : String(err)));
     }

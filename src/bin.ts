@@ -10,6 +10,8 @@ process.exitCode = await runCli(
     stderr: (s) => process.stderr.write(s),
     env: process.env,
     cwd: process.cwd(),
+    stderrIsTTY: process.stderr.isTTY === true,
+    columns: () => process.stderr.columns,
     ...(process.stdin.isTTY
       ? {
           ask: async (q: string) => {

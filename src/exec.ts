@@ -61,7 +61,7 @@ export function waitForExit(child: ChildProcess): Promise<{ code: number | null;
     }
     child.once('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT' || err.code === 'EACCES') {
-        reject(new BackupError(`Cannot run ${child.spawnfile}: ${err.code === 'ENOENT' ? 'not found' : 'permission denied'}`, 'Install it or set pg-bin-dir to the directory that holds the PostgreSQL programs', { cause: err }));
+        reject(new BackupError(`Cannot run ${child.spawnfile}: ${err.code === 'ENOENT' ? 'not found' : 'permission denied'}`, 'Install it or set pg-bin-dir to the directory that holds the PostgreSQL programs', { code: 'tool-not-found', cause: err }));
       } else reject(err);
     });
     child.once('close', (code, signal) => resolve({ code, signal }));

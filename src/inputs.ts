@@ -31,11 +31,13 @@ export const INPUTS = [
       "When empty, libpq's PG* environment variables are used (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE).",
     default: '',
     secret: true,
+    // The CLI reads it from the environment or ./.env, so a scheduled run (cron) keeps it out of the crontab.
+    env: ['DATABASE_URL'],
   },
   {
     name: 'destination',
     description:
-      'Where backups are stored, a comma-separated list: local (backup-dir), artifact (workflow artifacts, listed across runs with github-token), cache (the Actions cache, key pgvector-backup-<db>-<timestamp>; pull requests can restore it), s3://bucket/prefix. Every destination is attempted; the run fails if any failed. The backup is written to backup-dir first; without local there, that copy is removed once every upload succeeded. The CLI\'s default is local.',
+      'Where backups are stored, a comma-separated list: local (backup-dir), artifact (workflow artifacts, listed across runs with github-token), cache (the Actions cache, key pgvector-backup-<db>-<timestamp>; pull requests can restore it), s3://bucket/prefix, sftp://user@host[:port]/path (key or agent login, host key checked against known-hosts). Every destination is attempted; the run fails if any failed. The backup is written to backup-dir first; without local there, that copy is removed once every upload succeeded. The CLI\'s default is local.',
     default: 'artifact',
     cliDefault: 'local',
   },
@@ -54,13 +56,14 @@ export const INPUTS = [
   {
     name: 'compression',
     description:
-      'gzip | zstd | none. custom and directory archives use pg_dump\'s own compression where it supports the method ' +
-      '(zstd needs pg_dump 16+; otherwise the archive is streamed through zstd and gets a .zst suffix).',
-    default: 'gzip',
+      'zstd | gzip | none. zstd (the default) needs about a seventh of gzip\'s CPU and writes no larger archives of embeddings; ' +
+      'gzip gives the old kit\'s .sql.gz files with format plain. custom and directory archives use pg_dump\'s own compression where it supports the method ' +
+      '(zstd needs pg_dump 16+; otherwise a custom archive is streamed through zstd and gets a .zst suffix, and a directory archive needs gzip).',
+    default: 'zstd',
   },
   {
     name: 'compression-level',
-    description: 'Compression level (gzip 1-9, default 6; zstd 1-19, default 3). Empty for the default.',
+    description: 'Compression level (gzip 1-9, default 6; zstd 1-19, default 1: on embeddings zstd 1 is both the fastest and the smallest below 12). Empty for the default.',
     default: '',
   },
   {
@@ -177,6 +180,53 @@ export const INPUTS = [
     secret: true,
   },
   {
+    name: 'encryption-recipients',
+    description:
+      'age public keys (age1..., separated by commas or newlines) to encrypt every stored archive to (.age suffix). Not secret: keep it in a workflow file or variable. Create a pair with `pgvector-backup keygen` (or age-keygen). Decrypt with decryption-identity, or by hand with `age -d -i key.txt`.',
+    default: '',
+    env: ['PGVB_ENCRYPTION_RECIPIENTS'],
+  },
+  {
+    name: 'encryption-passphrase',
+    description: 'Secret. Encrypt with age using this passphrase instead of recipients (scrypt); also decrypts. Recipients are the better choice: a backup job then holds no key that reads the backups.',
+    default: '',
+    secret: true,
+    env: ['PGVB_ENCRYPTION_PASSPHRASE'],
+  },
+  {
+    name: 'decryption-identity',
+    description: 'Secret. age identity (AGE-SECRET-KEY-1..., one per line; comments allowed) that decrypts backups for verify, test-restore and restore; or the path of an identity file (key.txt).',
+    default: '',
+    secret: true,
+    env: ['PGVB_DECRYPTION_IDENTITY'],
+  },
+  {
+    name: 'encryption-gpg-public-key',
+    description: 'Armored OpenPGP public key(s) to encrypt to instead of age (.gpg suffix; `gpg --decrypt` reads it). For users of the old kit\'s gpg habit; age is the recommended default.',
+    default: '',
+  },
+  {
+    name: 'decryption-gpg-private-key',
+    description: 'Secret. Armored OpenPGP private key that decrypts .gpg backups (gpg --armor --export-secret-keys KEYID), or the path of a file holding it.',
+    default: '',
+    secret: true,
+    env: ['PGVB_DECRYPTION_GPG_PRIVATE_KEY'],
+  },
+  {
+    name: 'decryption-gpg-passphrase',
+    description: 'Secret. Passphrase of decryption-gpg-private-key, when it has one.',
+    default: '',
+    secret: true,
+    env: ['PGVB_DECRYPTION_GPG_PASSPHRASE'],
+  },
+  {
+    name: 'allow-unencrypted',
+    description:
+      'Let backups go unencrypted to the artifact and cache destinations, which anyone with read access to the repository (and, for caches, pull requests) can download. Without encryption those destinations are refused.',
+    default: 'false',
+    boolean: true,
+  },
+  {
     name: 's3-endpoint',
     description: 'Endpoint of an S3-compatible service (MinIO, Cloudflare R2, Backblaze B2, GCS interoperability). Empty: AWS S3.',
     default: '',
@@ -200,6 +250,27 @@ export const INPUTS = [
   {
     name: 's3-part-size',
     description: 'Multipart part size in MiB (at least 5). Empty: 8 MiB, or larger so that the archive fits in 10,000 parts.',
+    default: '',
+  },
+  {
+    name: 'ssh-private-key',
+    description:
+      'For sftp:// destinations: the private key to log in with, the whole key file\'s text (OpenSSH or PEM, from a secret). Empty: the SSH agent (SSH_AUTH_SOCK). Secret.',
+    default: '',
+    secret: true,
+    env: ['PGVB_SSH_PRIVATE_KEY'],
+  },
+  {
+    name: 'ssh-passphrase',
+    description: 'Passphrase of ssh-private-key, when the key is encrypted. Secret.',
+    default: '',
+    secret: true,
+    env: ['PGVB_SSH_PASSPHRASE'],
+  },
+  {
+    name: 'known-hosts',
+    description:
+      'For sftp:// destinations: the server\'s host keys as known_hosts lines, such as the output of ssh-keyscan -p PORT HOST (compare the fingerprints with the server\'s own); hashed names work. A host key that is unknown or does not match is refused. The CLI reads ~/.ssh/known_hosts when this is not given.',
     default: '',
   },
   {

@@ -8,6 +8,15 @@ export interface Logger {
   debug(message: string): void;
   /** Runs fn inside a collapsible log group (the action) or under a heading (the CLI). */
   group<T>(name: string, fn: () => Promise<T>): Promise<T>;
+  /** A terminal line that progress rewrites in place (the CLI on a terminal); absent: plain periodic lines. */
+  readonly live?: LiveLine;
+}
+
+/** One line of a terminal, rewritten in place (\r) by src/progress.ts. */
+export interface LiveLine {
+  update(text: string): void;
+  /** Removes the line (the work ended). */
+  clear(): void;
 }
 
 /** Replaces every registered secret (and its URL-encoded form) in text. */
@@ -47,28 +56,67 @@ export class Secrets {
   }
 }
 
-/** A logger for the CLI and tests: plain lines on stderr/stdout. */
+/**
+ * The live line on a terminal: `\r` + erase-line, then the text cut to the terminal's width (a wrapped line
+ * could not be rewritten). Other lines are printed above it: erase, print, redraw.
+ */
+export class TerminalLine implements LiveLine {
+  private text = '';
+  constructor(
+    private readonly raw: (s: string) => void,
+    private readonly columns: () => number | undefined = () => undefined,
+  ) {}
+  update(text: string): void {
+    const width = this.columns();
+    this.text = width && width > 1 && text.length >= width ? text.slice(0, width - 2) + '…' : text;
+    this.raw('\r\x1b[2K' + this.text);
+  }
+  clear(): void {
+    if (!this.text) return;
+    this.text = '';
+    this.raw('\r\x1b[2K');
+  }
+  /** Writes a whole line without losing the live one. */
+  around(write: () => void): void {
+    if (!this.text) return write();
+    this.raw('\r\x1b[2K');
+    write();
+    this.raw(this.text);
+  }
+}
+
+/** A logger for the CLI and tests: plain lines on stderr/stdout; with a terminal, a live progress line. */
 export class ConsoleLogger implements Logger {
+  readonly live?: LiveLine;
+  private readonly terminal: TerminalLine | undefined;
   constructor(
     private readonly secrets: Secrets,
     private readonly verbose = false,
     private readonly write: (line: string) => void = (line) => process.stderr.write(line + '\n'),
-  ) {}
+    terminal?: TerminalLine,
+  ) {
+    this.terminal = terminal;
+    if (terminal) this.live = { update: (text) => terminal.update(this.secrets.scrub(text)), clear: () => terminal.clear() };
+  }
 
+  private line(text: string): void {
+    if (this.terminal) this.terminal.around(() => this.write(text));
+    else this.write(text);
+  }
   info(message: string): void {
-    this.write(this.secrets.scrub(message));
+    this.line(this.secrets.scrub(message));
   }
   warning(message: string): void {
-    this.write('warning: ' + this.secrets.scrub(message));
+    this.line('warning: ' + this.secrets.scrub(message));
   }
   error(message: string): void {
-    this.write('error: ' + this.secrets.scrub(message));
+    this.line('error: ' + this.secrets.scrub(message));
   }
   debug(message: string): void {
-    if (this.verbose) this.write('debug: ' + this.secrets.scrub(message));
+    if (this.verbose) this.line('debug: ' + this.secrets.scrub(message));
   }
   async group<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    this.write(`== ${this.secrets.scrub(name)}`);
+    this.line(`== ${this.secrets.scrub(name)}`);
     return fn();
   }
 }

@@ -6,7 +6,8 @@ import { runBackup } from './modes/backup.js';
 import { runList } from './modes/list.js';
 import { runPrune } from './modes/prune.js';
 import { runRestore } from './modes/restore.js';
-import { runTestRestore } from './modes/test-restore.js';
+import { runTestRestore, untrustedEvent } from './modes/test-restore.js';
+import { ConfigurationError } from './errors.js';
 import { runVerify } from './modes/verify.js';
 
 export async function runMode(ctx: Context): Promise<void> {
@@ -35,6 +36,16 @@ export async function runMode(ctx: Context): Promise<void> {
 }
 
 async function dispatch(ctx: Context): Promise<void> {
+  // Secrets (a database password, decryption keys, tokens) never go to a run that code from outside the
+  // repository controls: pull_request_target runs with the base repository's secrets beside the PR's code.
+  // (restore and test-restore refuse those events themselves, with or without secrets, in their own words.)
+  const untrusted = ctx.config.mode === 'restore' || ctx.config.mode === 'test-restore' ? undefined : untrustedEvent(ctx.config.env);
+  if (untrusted && ctx.config.secrets.length) {
+    throw new ConfigurationError(
+      `Refusing to run with secrets on ${untrusted}: code from outside the repository could read them or the backup data. Run backups on schedule or workflow_dispatch, and PR test-restores on pull_request from branches of this repository`,
+      { code: 'config-refused-event' },
+    );
+  }
   switch (ctx.config.mode) {
     case 'backup':
       await runBackup(ctx);

@@ -4,6 +4,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { BackupError } from '../errors.js';
 import type { Inventory, KnnCheck } from '../postgres/inventory.js';
+import { encryptionSuffix, type EncryptionInfo, type EncryptionMethod } from './crypto.js';
 
 export const MANIFEST_VERSION = 1;
 /** verification.failure of a backup whose verification has not finished (yet). */
@@ -50,6 +51,8 @@ export interface Manifest extends Contents {
     /** pg_dump: inside the archive; stream: a layer around it (gzip/zstd file); none. */
     applied: 'pg_dump' | 'stream' | 'none';
   };
+  /** null: stored as plaintext. The archive's size and sha256 are of the stored (encrypted) bytes. */
+  encryption: EncryptionInfo | null;
   archive: {
     /** File or directory name, relative to the manifest. */
     file: string;
@@ -84,11 +87,12 @@ export function namePrefix(database: string): string {
   return backupName(database, new Date(0)).replace(/_19700101_000000$/, '_');
 }
 
-export function archiveSuffix(format: Format, compression: { method: CompressionMethod; applied: string }): string {
+export function archiveSuffix(format: Format, compression: { method: CompressionMethod; applied: string }, encryption?: EncryptionMethod): string {
+  // A directory archive's files are encrypted one by one (toc.dat.age ...); the directory keeps its name.
   if (format === 'directory') return '.dir';
   const base = format === 'custom' ? '.dump' : '.sql';
-  if (compression.applied !== 'stream') return base;
-  return base + (compression.method === 'gzip' ? '.gz' : '.zst');
+  const compressed = compression.applied !== 'stream' ? base : base + (compression.method === 'gzip' ? '.gz' : '.zst');
+  return encryption ? compressed + encryptionSuffix(encryption) : compressed;
 }
 
 export function manifestPathFor(dir: string, name: string): string {
@@ -115,12 +119,12 @@ const SHA256 = /^[0-9a-f]{64}$/;
 /** Parses and checks a manifest; every problem is a BackupError naming the file and the fix. */
 export function parseManifest(text: string, file: string): Manifest {
   const where = path.basename(file);
-  if (text.trim() === '') throw new BackupError(`Manifest ${where} is empty`, 'The backup is incomplete; use another backup or run a new one');
+  if (text.trim() === '') throw new BackupError(`Manifest ${where} is empty`, 'The backup is incomplete; use another backup or run a new one', { code: 'manifest-invalid' });
   let m: unknown;
   try {
     m = JSON.parse(text);
   } catch (err) {
-    throw new BackupError(`Manifest ${where} is not valid JSON (${(err as Error).message})`, 'The backup is incomplete or damaged; use another backup or run a new one');
+    throw new BackupError(`Manifest ${where} is not valid JSON (${(err as Error).message})`, 'The backup is incomplete or damaged; use another backup or run a new one', { code: 'manifest-invalid' });
   }
   const problems: string[] = [];
   const obj = m as Partial<Manifest>;
@@ -142,12 +146,17 @@ export function parseManifest(text: string, file: string): Manifest {
     if (!Array.isArray(obj.extensions)) problems.push('extensions');
     if (!Array.isArray(obj.indexes)) problems.push('indexes');
     if (!Array.isArray(obj.sequences)) problems.push('sequences');
+    const e = obj.encryption;
+    if (e !== undefined && e !== null && (typeof e !== 'object' || !['age', 'gpg'].includes(e.method) || !Array.isArray(e.recipients) || typeof e.plaintextSha256 !== 'string' || !SHA256.test(e.plaintextSha256) || !Number.isSafeInteger(e.plaintextSize))) {
+      problems.push('encryption');
+    }
   }
   if (problems.length) {
-    throw new BackupError(`Manifest ${where} is invalid (${problems.join(', ')})`, 'The backup cannot be trusted; use another backup or run a new one');
+    throw new BackupError(`Manifest ${where} is invalid (${problems.join(', ')})`, 'The backup cannot be trusted; use another backup or run a new one', { code: 'manifest-invalid' });
   }
   const out = m as Manifest;
   out.knn ??= null;
+  out.encryption ??= null;
   out.verification ??= null;
   out.roles ??= [];
   out.largeObjects ??= 0;
@@ -160,8 +169,8 @@ export async function readManifest(file: string): Promise<Manifest> {
     text = await fs.readFile(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new BackupError(`Manifest ${path.basename(file)} is missing`, 'A backup without a manifest is incomplete; use another backup or run a new one', { cause: err });
-    throw new BackupError(`Cannot read manifest ${file}: ${(err as Error).message}`, 'Check the file\'s permissions', { cause: err });
+    if (code === 'ENOENT') throw new BackupError(`Manifest ${path.basename(file)} is missing`, 'A backup without a manifest is incomplete; use another backup or run a new one', { code: 'manifest-missing', cause: err });
+    throw new BackupError(`Cannot read manifest ${file}: ${(err as Error).message}`, 'Check the file\'s permissions', { code: 'manifest-unreadable', cause: err });
   }
   return parseManifest(text, file);
 }

@@ -32,7 +32,7 @@ export function planCompression(format: Format, method: CompressionMethod, level
   } else if (format === 'custom') {
     plan = { method, level: lvl, applied: 'stream', pgDumpZ: '0' };
   } else {
-    throw new ConfigurationError(`format directory with compression zstd needs pg_dump 16 or newer (found ${pgDumpMajor}); use compression gzip, or format custom`);
+    throw new ConfigurationError(`format directory with compression zstd needs pg_dump 16 or newer (found ${pgDumpMajor}); use compression gzip, or format custom`, { code: 'config-compression' });
   }
   return { ...plan, suffix: archiveSuffix(format, plan) };
 }

@@ -6,11 +6,13 @@ import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { PassThrough, Writable, type Duplex, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BackupError } from '../errors.js';
+import { BackupError, type ErrorCode } from '../errors.js';
 import { describeExit, lastLines, spawnCommand, Tail, waitForExit } from '../exec.js';
 import { toolCommand, type PgTools } from '../postgres/tools.js';
 import type { Manifest } from './manifest.js';
 import { decompressor, formatBytes, hashDirectory, Meter } from './pipeline.js';
+import { NO_DECRYPTION, type DecryptionSettings } from './crypto.js';
+import { storedDigest, withPlaintext } from './encrypted.js';
 
 export interface QuickResult {
   checks: string[];
@@ -99,34 +101,58 @@ export function normalizeQualified(s: string): string {
   return parts.join('.');
 }
 
-function fail(name: string, check: string, hint = 'The backup is damaged or incomplete; use another backup and run a new one'): never {
-  throw new BackupError(`Backup ${name} failed the ${check} check`, hint);
+function fail(name: string, check: string, code: ErrorCode, hint = 'The backup is damaged or incomplete; use another backup and run a new one'): never {
+  throw new BackupError(`Backup ${name} failed the ${check} check`, hint, { code });
 }
 
-/** Runs every quick check; throws a BackupError naming the backup and the failed check. */
-export async function quickVerify(manifest: Manifest, archivePath: string, tools: PgTools | undefined): Promise<QuickResult> {
+/**
+ * Runs every quick check; throws a BackupError naming the backup and the failed check. An encrypted archive is
+ * checked as stored (size, sha256), then decrypted (which authenticates it) and checked like a plaintext one.
+ */
+export async function quickVerify(
+  manifest: Manifest,
+  archivePath: string,
+  tools: PgTools | undefined,
+  decryption: DecryptionSettings = NO_DECRYPTION,
+  onCancel?: (fn: () => Promise<void>) => () => void,
+): Promise<QuickResult> {
+  const enc = manifest.encryption;
+  if (!enc) return quickVerifyPlain(manifest, archivePath, tools);
+  const stored = await storedDigest(manifest, archivePath).catch(() => undefined);
+  if (!stored) fail(manifest.name, `archive exists (${path.basename(archivePath)} is missing)`, 'verify-missing-archive');
+  if (stored.size !== manifest.archive.size) fail(manifest.name, `size (${stored.size} bytes, manifest says ${manifest.archive.size})`, 'verify-checksum');
+  if (stored.sha256 !== manifest.archive.sha256) fail(manifest.name, 'sha256 (the archive differs from what was written)', 'verify-checksum');
+  const checks = [`size ${formatBytes(stored.size)} and sha256 of the encrypted archive match the manifest`];
+  return withPlaintext(manifest, archivePath, decryption, onCancel, async (view, plain) => {
+    checks.push(`decrypted (${enc.method}) and authenticated; plaintext sha256 matches the manifest`);
+    const r = await quickVerifyPlain(view, plain, tools);
+    return { checks: [...checks, ...r.checks.slice(1)] };
+  });
+}
+
+async function quickVerifyPlain(manifest: Manifest, archivePath: string, tools: PgTools | undefined): Promise<QuickResult> {
   const name = manifest.name;
   const checks: string[] = [];
   const st = await fs.stat(archivePath).catch(() => undefined);
-  if (!st) fail(name, `archive exists (${path.basename(archivePath)} is missing)`);
+  if (!st) fail(name, `archive exists (${path.basename(archivePath)} is missing)`, 'verify-missing-archive');
 
   if (manifest.format === 'directory') {
-    if (!st.isDirectory()) fail(name, 'archive is a directory');
+    if (!st.isDirectory()) fail(name, 'archive is a directory', 'verify-checksum');
     const h = await hashDirectory(archivePath);
     const expected = new Map((manifest.archive.files ?? []).map((f) => [f.path, f]));
     for (const f of h.files) {
       const e = expected.get(f.path);
-      if (!e) fail(name, `file list (unexpected file ${f.path})`);
-      if (e.size !== f.size || e.sha256 !== f.sha256) fail(name, `sha256 of ${f.path}`);
+      if (!e) fail(name, `file list (unexpected file ${f.path})`, 'verify-checksum');
+      if (e.size !== f.size || e.sha256 !== f.sha256) fail(name, `sha256 of ${f.path}`, 'verify-checksum');
       expected.delete(f.path);
     }
-    if (expected.size) fail(name, `file list (missing ${[...expected.keys()].join(', ')})`);
-    if (h.size !== manifest.archive.size) fail(name, `size (${h.size} bytes, manifest says ${manifest.archive.size})`);
-    if (h.sha256 !== manifest.archive.sha256) fail(name, 'sha256');
+    if (expected.size) fail(name, `file list (missing ${[...expected.keys()].join(', ')})`, 'verify-checksum');
+    if (h.size !== manifest.archive.size) fail(name, `size (${h.size} bytes, manifest says ${manifest.archive.size})`, 'verify-checksum');
+    if (h.sha256 !== manifest.archive.sha256) fail(name, 'sha256', 'verify-checksum');
     checks.push(`size ${formatBytes(h.size)} and sha256 of ${h.files.length} files match the manifest`);
   } else {
-    if (!st.isFile()) fail(name, 'archive is a file');
-    if (st.size !== manifest.archive.size) fail(name, `size (${st.size} bytes, manifest says ${manifest.archive.size})`);
+    if (!st.isFile()) fail(name, 'archive is a file', 'verify-checksum');
+    if (st.size !== manifest.archive.size) fail(name, `size (${st.size} bytes, manifest says ${manifest.archive.size})`, 'verify-checksum');
     const stored = new Meter(true);
     const stages: Array<Readable | Duplex | Writable> = [createReadStream(archivePath, { highWaterMark: 1 << 20 }), stored];
     const dec = manifest.compression.applied === 'stream' ? decompressor(manifest.compression.method) : undefined;
@@ -146,26 +172,26 @@ export async function quickVerify(manifest: Manifest, archivePath: string, tools
     try {
       await (pipeline as (...s: unknown[]) => Promise<void>)(...stages);
     } catch (err) {
-      fail(name, `decompression (${(err as Error).message})`);
+      fail(name, `decompression (${(err as Error).message})`, 'verify-decompression');
     }
-    if (stored.digest() !== manifest.archive.sha256) fail(name, 'sha256 (the archive differs from what was written)');
+    if (stored.digest() !== manifest.archive.sha256) fail(name, 'sha256 (the archive differs from what was written)', 'verify-checksum');
     checks.push(`size ${formatBytes(st.size)} and sha256 match the manifest`);
     if (dec) {
-      if (plain.bytes !== manifest.archive.dumpBytes) fail(name, `decompression (${plain.bytes} bytes, pg_dump wrote ${manifest.archive.dumpBytes})`);
+      if (plain.bytes !== manifest.archive.dumpBytes) fail(name, `decompression (${plain.bytes} bytes, pg_dump wrote ${manifest.archive.dumpBytes})`, 'verify-decompression');
       checks.push(`decompresses to ${formatBytes(plain.bytes)}, the size pg_dump wrote`);
     }
     if (scanner) {
-      if (!scanner.head.startsWith('--\n' + PLAIN_HEADER) && !scanner.head.includes(PLAIN_HEADER)) fail(name, 'plain dump header');
-      if (!scanner.tail.includes(PLAIN_FOOTER)) fail(name, 'plain dump footer (the dump is truncated)');
+      if (!scanner.head.startsWith('--\n' + PLAIN_HEADER) && !scanner.head.includes(PLAIN_HEADER)) fail(name, 'plain dump header', 'verify-structure');
+      if (!scanner.tail.includes(PLAIN_FOOTER)) fail(name, 'plain dump footer (the dump is truncated)', 'verify-structure');
       const missing = manifest.tables
         .filter((t) => t.hasData && t.kind !== 'materialized view')
         .filter((t) => !scanner.copies.has(`${t.schema}.${t.name}`))
         .map((t) => `${t.schema}.${t.name}`);
       const missingMv = manifest.tables.filter((t) => t.hasData && t.kind === 'materialized view' && !scanner.refreshes.has(`${t.schema}.${t.name}`));
-      if (missing.length || missingMv.length) fail(name, `structure (no data for ${[...missing, ...missingMv.map((t) => `${t.schema}.${t.name}`)].slice(0, 5).join(', ')})`);
+      if (missing.length || missingMv.length) fail(name, `structure (no data for ${[...missing, ...missingMv.map((t) => `${t.schema}.${t.name}`)].slice(0, 5).join(', ')})`, 'verify-structure');
       checks.push(`plain dump header and completion footer present; COPY for all ${manifest.tables.filter((t) => t.hasData).length} tables with data`);
     } else if (first.subarray(0, 5).toString('latin1') !== 'PGDMP') {
-      fail(name, 'archive header (not a pg_dump custom archive)');
+      fail(name, 'archive header (not a pg_dump custom archive)', 'verify-structure');
     }
   }
 
@@ -182,7 +208,7 @@ export async function quickVerify(manifest: Manifest, archivePath: string, tools
       if (e.name === 'plpgsql') continue;
       if (!new RegExp(`\\bEXTENSION - ${escapeRe(e.name)}\\b`).test(toc)) missing.push(`extension ${e.name}`);
     }
-    if (missing.length) fail(name, `structure (pg_restore --list lacks ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ' ...' : ''})`);
+    if (missing.length) fail(name, `structure (pg_restore --list lacks ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ' ...' : ''})`, 'verify-structure');
     checks.push(`pg_restore --list: data for all ${manifest.tables.filter((t) => t.hasData).length} tables, ${manifest.extensions.filter((e) => e.name !== 'plpgsql').length} extensions`);
   }
   return { checks };
@@ -219,7 +245,7 @@ async function restoreList(manifest: Manifest, archivePath: string, tools: PgToo
   }
   const { code, signal } = await exited;
   if (code !== 0) {
-    throw new BackupError(`Backup ${manifest.name} failed the structure check: ${describeExit('pg_restore --list', code, signal)}: ${lastLines(err.toString())}`, 'The archive is damaged; use another backup and run a new one');
+    throw new BackupError(`Backup ${manifest.name} failed the structure check: ${describeExit('pg_restore --list', code, signal)}: ${lastLines(err.toString())}`, 'The archive is damaged; use another backup and run a new one', { code: 'verify-structure' });
   }
   return out;
 }

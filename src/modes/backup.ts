@@ -13,6 +13,8 @@ import {
 } from '../archive/manifest.js';
 import { hashDirectory, formatBytes, streamDump, withProgress, writeError, type DumpResult } from '../archive/pipeline.js';
 import { pgDumpArgs, planCompression } from '../archive/plan.js';
+import { canDecrypt, describeRecipients, encryptionSuffix, withRunKey, type EncryptionSettings } from '../archive/crypto.js';
+import { encryptDirectory } from '../archive/encrypted.js';
 import type { Context } from '../context.js';
 import { BackupError, ConfigurationError } from '../errors.js';
 import { describeExit, lastLines, run } from '../exec.js';
@@ -37,7 +39,7 @@ export async function runBackup(ctx: Context): Promise<BackupResult> {
   const { config, logger, reporter } = ctx;
   const src = config.source;
   const pooler = poolerProblem(src);
-  if (pooler) throw new ConfigurationError(pooler);
+  if (pooler) throw new ConfigurationError(pooler, { code: 'connect-pooler' });
 
   ctx.facts.database = src.database;
   const client = await logger.group(`Connect to ${describeTarget(src)}`, async () => {
@@ -68,7 +70,9 @@ export async function runBackup(ctx: Context): Promise<BackupResult> {
     });
     const createdAt = new Date();
     name = await uniqueName(config.backupDir, backupName(server.database, createdAt));
-    const archiveFile = name + plan.suffix;
+    // Encrypted in the stream (a directory: file by file, after pg_dump); the run can always decrypt what it wrote.
+    const crypt = await encryptionForRun(ctx);
+    const archiveFile = name + plan.suffix + (crypt && config.format !== 'directory' ? encryptionSuffix(crypt.settings.method) : '');
     finalArchive = path.join(config.backupDir, archiveFile);
     partialPath = `${finalArchive}.partial`;
 
@@ -98,7 +102,7 @@ export async function runBackup(ctx: Context): Promise<BackupResult> {
 
       const dumping =
         config.format === 'directory'
-          ? dumpDirectory(ctx, command, partialPath!)
+          ? dumpDirectory(ctx, command, partialPath!, crypt?.settings)
           : streamDump({
               command,
               outFile: partialPath!,
@@ -107,6 +111,7 @@ export async function runBackup(ctx: Context): Promise<BackupResult> {
               progressSeconds: config.progressSeconds,
               name: 'pg_dump',
               signal: abort.signal,
+              ...(crypt ? { encryption: crypt.settings } : {}),
             });
       // The inventory runs in the snapshot's transaction while pg_dump works; if either fails, stop the other.
       const counting = readInventory(client, {
@@ -140,6 +145,9 @@ export async function runBackup(ctx: Context): Promise<BackupResult> {
       pgDump: { version: tools.version, major: tools.major },
       format: config.format,
       compression: { method: plan.method, level: plan.level, applied: plan.applied },
+      encryption: crypt
+        ? { method: crypt.settings.method, recipients: crypt.recipients, passphrase: crypt.settings.passphrase !== undefined, plaintextSize: dump.plaintext!.size, plaintextSha256: dump.plaintext!.sha256 }
+        : null,
       archive: {
         file: archiveFile,
         size: dump.size,
@@ -174,7 +182,7 @@ export async function runBackup(ctx: Context): Promise<BackupResult> {
         verified = restore.ok;
       }
       if (!verified) {
-        throw new BackupError(`Backup ${name} was written but failed verification`, 'See the verification output above; the backup is kept for inspection but is not counted as good');
+        throw new BackupError(`Backup ${name} was written but failed verification`, 'See the verification output above; the backup is kept for inspection but is not counted as good', { code: 'verify-failed' });
       }
     }
     reporter.output('verified', verified && config.verify !== 'none');
@@ -219,7 +227,23 @@ async function uniqueName(dir: string, base: string): Promise<string> {
   }
 }
 
-async function dumpDirectory(ctx: Context, command: ReturnType<typeof toolCommand>, dir: string): Promise<DumpResult & { files: Array<{ path: string; size: number; sha256: string }> }> {
+/**
+ * The encryption of this run's archive, with a key this run can decrypt with for its own verification: the
+ * user's decryption key when given (which then proves that key works), otherwise an extra recipient whose
+ * private key only this process holds (a backup job then needs no key that reads old backups).
+ */
+async function encryptionForRun(ctx: Context): Promise<{ settings: EncryptionSettings; recipients: string[] } | undefined> {
+  const { config } = ctx;
+  const enc = config.encryption;
+  if (!enc) return undefined;
+  const recipients = await describeRecipients(enc);
+  if (config.verify === 'none' || canDecrypt(config.decryption, enc.method)) return { settings: enc, recipients };
+  const run = await withRunKey(enc);
+  config.decryption = { ...config.decryption, ...(enc.method === 'age' ? { identities: run.decryption.identities } : { gpgPrivateKeys: run.decryption.gpgPrivateKeys }) };
+  return { settings: run.settings, recipients };
+}
+
+async function dumpDirectory(ctx: Context, command: ReturnType<typeof toolCommand>, dir: string, encryption?: EncryptionSettings): Promise<DumpResult & { files: Array<{ path: string; size: number; sha256: string }> }> {
   const { logger, config } = ctx;
   const res = await withProgress(
     logger,
@@ -228,10 +252,11 @@ async function dumpDirectory(ctx: Context, command: ReturnType<typeof toolComman
     run(command),
   );
   if (res.code !== 0 || res.signal) {
-    throw new BackupError(`${describeExit('pg_dump', res.code, res.signal)}: ${lastLines(res.stderr) || 'no error output'}`, 'See the error above; nothing was kept from this run');
+    throw new BackupError(`${describeExit('pg_dump', res.code, res.signal)}: ${lastLines(res.stderr) || 'no error output'}`, 'See the error above; nothing was kept from this run', { code: 'dump-failed' });
   }
+  const plaintext = encryption ? await encryptDirectory(dir, encryption) : undefined;
   const h = await hashDirectory(dir);
-  return { dumpBytes: h.size, size: h.size, sha256: h.sha256, files: h.files };
+  return { dumpBytes: plaintext?.size ?? h.size, size: h.size, sha256: h.sha256, files: h.files, ...(plaintext ? { plaintext } : {}) };
 }
 
 export function inventoryFields(inv: Inventory): Pick<Manifest, 'extensions' | 'tables' | 'indexes' | 'sequences' | 'largeObjects' | 'roles' | 'knn'> {
@@ -284,6 +309,7 @@ function backupSummary(m: Manifest, b: LocalBackup): string {
         ['Duration', `${m.durationSeconds.toFixed(1)} s (${rate})`],
         ['Contents', `${m.totals.tables} tables, ${m.totals.rows} rows, ${m.totals.vectors} vectors, ${m.indexes.length} indexes`],
         ['SHA-256', `\`${m.archive.sha256}\``],
+        ['Encryption', m.encryption ? `${m.encryption.method}${m.encryption.passphrase ? ' (passphrase)' : `, to ${m.encryption.recipients.map((r) => `\`${r.length > 24 ? r.slice(0, 12) + '…' + r.slice(-8) : r}\``).join(', ')}`}` : 'none'],
       ],
     ),
     '',

@@ -45,7 +45,7 @@ export async function runList(ctx: Context): Promise<StoredBackup[]> {
     reporter.output('backup-path', newest.location);
   }
   if (listing.failures.length) {
-    throw new BackupError(`Listing failed for ${listing.failures.map((f) => `${f.destination} (${f.reason})`).join('; ')}`, 'Check access to those destinations and run again');
+    throw new BackupError(`Listing failed for ${listing.failures.map((f) => `${f.destination} (${f.reason})`).join('; ')}`, 'Check access to those destinations and run again', { code: 'storage-list-failed' });
   }
   return listing.backups;
 }

@@ -86,6 +86,6 @@ export async function runPrune(ctx: Context): Promise<RetentionOutcome[]> {
     ].join('\n'),
   );
   const failed = outcomes.filter((o) => o.failure);
-  if (failed.length) throw new BackupError(`Listing ${failed.map((f) => f.destination).join(', ')} failed, so nothing was deleted there`, 'Fix access to the destination and run prune again');
+  if (failed.length) throw new BackupError(`Listing ${failed.map((f) => f.destination).join(', ')} failed, so nothing was deleted there`, 'Fix access to the destination and run prune again', { code: 'storage-list-failed' });
   return outcomes;
 }

@@ -48,7 +48,7 @@ async function adminConnect(target: ConnInfo): Promise<pg.Client> {
 export async function runRestore(ctx: Context): Promise<void> {
   const { config, logger, reporter } = ctx;
   const event = refusedEvent(config.env);
-  if (event) throw new ConfigurationError(`restore is refused on ${event} events: a pull request must not change a database. Run it from workflow_dispatch (behind a protected environment)`);
+  if (event) throw new ConfigurationError(`restore is refused on ${event} events: a pull request must not change a database. Run it from workflow_dispatch (behind a protected environment)`, { code: 'config-refused-event' });
   const target = config.target;
   const dbName = target.database;
   if (config.confirm !== dbName) {
@@ -56,6 +56,7 @@ export async function runRestore(ctx: Context): Promise<void> {
       config.confirm === undefined || config.confirm === ''
         ? `restore replaces database "${dbName}": set confirm to its name (confirm: ${dbName}) to go ahead. Nothing was changed`
         : `confirm ("${config.confirm}") is not the target database's name ("${dbName}"). Nothing was changed`,
+      { code: 'restore-confirm' },
     );
   }
   // latest of the named source database, else of the target's own name: never another database's backup.
@@ -63,7 +64,7 @@ export async function runRestore(ctx: Context): Promise<void> {
   ctx.facts.database = b.manifest.database;
   setBackupOutputs(ctx, b);
   const quick = await verifyOne(ctx, b);
-  if (!quick.ok) throw new BackupError(quick.failure ?? `Backup ${b.name} failed verification`, 'Nothing was changed; use another backup');
+  if (!quick.ok) throw new BackupError(quick.failure ?? `Backup ${b.name} failed verification`, 'Nothing was changed; use another backup', { code: quick.code ?? 'verify-failed' });
 
   const admin = await adminConnect(target);
   let exists: boolean;
@@ -75,14 +76,14 @@ export async function runRestore(ctx: Context): Promise<void> {
     await admin.end().catch(() => undefined);
   }
   if (serverMajorNum < serverMajor(b.manifest.server.versionNum)) {
-    throw new BackupError(`The target runs PostgreSQL ${serverMajorNum}, older than the backup's source (${b.manifest.server.version})`, 'Restore into a server of the same or a newer major version. Nothing was changed');
+    throw new BackupError(`The target runs PostgreSQL ${serverMajorNum}, older than the backup's source (${b.manifest.server.version})`, 'Restore into a server of the same or a newer major version. Nothing was changed', { code: 'target-old-server' });
   }
   await checkExtensions(withDatabase(target, exists ? dbName : 'postgres'), b.manifest, `${target.host}:${target.port}`);
   const tools = await findClientTools(Math.max(serverMajorNum, b.manifest.pgDump.major), { env: config.env, logger, ...(config.pgBinDir ? { pgBinDir: config.pgBinDir } : {}) });
   await ensureRoles(ctx, target, b);
 
   if (config.strategy === 'in-place') {
-    if (!exists) throw new BackupError(`Database "${dbName}" does not exist`, 'in-place restores into an existing database; use strategy: swap to create it. Nothing was changed');
+    if (!exists) throw new BackupError(`Database "${dbName}" does not exist`, 'in-place restores into an existing database; use strategy: swap to create it. Nothing was changed', { code: 'restore-no-database' });
     await inPlace(ctx, b, target, tools);
   } else {
     await swap(ctx, b, target, tools, exists);
@@ -103,7 +104,7 @@ async function ensureRoles(ctx: Context, target: ConnInfo, b: LocalBackup): Prom
     const have = new Set(r.rows.map((x) => x.rolname));
     const missing = b.manifest.roles.filter((x) => !have.has(x));
     if (missing.length) {
-      throw new BackupError(`The target server lacks roles the backup's objects belong to: ${missing.join(', ')}`, 'Create them, or set create-roles: true to create them (NOLOGIN). Nothing was changed');
+      throw new BackupError(`The target server lacks roles the backup's objects belong to: ${missing.join(', ')}`, 'Create them, or set create-roles: true to create them (NOLOGIN). Nothing was changed', { code: 'restore-missing-roles' });
     }
   } finally {
     await admin.end().catch(() => undefined);
@@ -168,6 +169,7 @@ async function swap(ctx: Context, b: LocalBackup, target: ConnInfo, tools: Await
         progressSeconds: config.progressSeconds,
         env: config.env,
         onCancel: ctx.onCancel,
+        decryption: config.decryption,
       });
       for (const w of timing.warnings) logger.warning(w);
       reporter.output('restore-seconds', timing.restoreSeconds);
@@ -175,7 +177,7 @@ async function swap(ctx: Context, b: LocalBackup, target: ConnInfo, tools: Await
       const mismatches = await compareWithManifest(ctx, conn, b);
       reporter.output('mismatches', mismatches);
       reporter.output('verified', mismatches === 0);
-      if (mismatches) throw new BackupError(`The restored copy differs from the manifest in ${mismatches} places`, `The database ${db} was not touched; the backup does not hold what was recorded`);
+      if (mismatches) throw new BackupError(`The restored copy differs from the manifest in ${mismatches} places`, `The database ${db} was not touched; the backup does not hold what was recorded`, { code: 'verify-mismatch' });
     });
     await logger.group(`Swap ${fresh} in as ${db}`, async () => {
       const q = (n: string): string => admin.escapeIdentifier(n);
@@ -243,16 +245,18 @@ async function inPlace(ctx: Context, b: LocalBackup, target: ConnInfo, tools: Aw
       progressSeconds: config.progressSeconds,
       env: config.env,
       singleTransaction: true,
+      onCancel: ctx.onCancel,
+      decryption: config.decryption,
     });
     reporter.output('restore-seconds', timing.restoreSeconds);
   });
   const mismatches = await compareWithManifest(ctx, target, b).catch((err: unknown) => {
-    throw new BackupError(`The restore committed but comparing it with the manifest failed: ${describeError(err)}`, 'Check the database');
+    throw new BackupError(`The restore committed but comparing it with the manifest failed: ${describeError(err)}`, 'Check the database', { code: 'restore-compare-failed', cause: err });
   });
   reporter.output('mismatches', mismatches);
   reporter.output('verified', mismatches === 0);
   await reporter.summary(
     [`## pgvector-backup: restored ${b.name} into ${target.database} (in place, one transaction)`, '', `Compared with the manifest: ${mismatches === 0 ? 'identical' : `**${mismatches} mismatches**`}`, ''].join('\n'),
   );
-  if (mismatches) throw new BackupError(`The restored database differs from the manifest in ${mismatches} places`, 'See the mismatches above');
+  if (mismatches) throw new BackupError(`The restored database differs from the manifest in ${mismatches} places`, 'See the mismatches above', { code: 'verify-mismatch' });
 }

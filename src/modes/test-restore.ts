@@ -5,7 +5,7 @@ import { describeMismatch, type Comparison } from '../archive/compare.js';
 import type { Context } from '../context.js';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { BackupError, ConfigurationError, describeError } from '../errors.js';
+import { BackupError, ConfigurationError, describeError, errorLine, type ErrorCode } from '../errors.js';
 import { libpqEnv, toUrl, type ConnInfo } from '../postgres/connection.js';
 import { compareRestored, createMissingRoles, restoreArchive } from '../postgres/restore.js';
 import { acquireTarget } from '../postgres/targets.js';
@@ -21,6 +21,7 @@ export interface TestRestoreOutcome {
   indexBuildSeconds?: number | null;
   comparison?: Comparison;
   failure?: string;
+  code?: ErrorCode;
 }
 
 export async function testRestore(ctx: Context, b: LocalBackup): Promise<TestRestoreOutcome> {
@@ -51,11 +52,12 @@ export async function testRestore(ctx: Context, b: LocalBackup): Promise<TestRes
           progressSeconds: config.progressSeconds,
           env: config.env,
           onCancel: ctx.onCancel,
+          decryption: config.decryption,
         });
         for (const w of timing.warnings) logger.warning(w);
         if (config.migrateCommand) {
           migrate = await runMigrations(ctx, target.conn);
-          if (migrate.code !== 0) throw new BackupError(`The migrate command failed on the restored backup (exit code ${migrate.code}) after ${migrate.seconds.toFixed(1)} s`, 'The migrations do not apply to production-shaped data; see their output above');
+          if (migrate.code !== 0) throw new BackupError(`The migrate command failed on the restored backup (exit code ${migrate.code}) after ${migrate.seconds.toFixed(1)} s`, 'The migrations do not apply to production-shaped data; see their output above', { code: 'restore-migrate-failed' });
         }
         const comparison = await compareRestored(target.conn, m);
         outcome = {
@@ -78,8 +80,8 @@ export async function testRestore(ctx: Context, b: LocalBackup): Promise<TestRes
       }
     } catch (err) {
       if (!(err instanceof BackupError)) throw err;
-      logger.error(describeError(err));
-      outcome = { ok: false, failure: describeError(err) };
+      logger.error(errorLine(err));
+      outcome = { ok: false, failure: describeError(err), ...(err.code ? { code: err.code } : {}) };
     }
 
     reporter.output('verified', outcome.ok);
@@ -179,22 +181,23 @@ export function untrustedEvent(env: NodeJS.ProcessEnv): string | undefined {
 export async function runTestRestore(ctx: Context): Promise<TestRestoreOutcome> {
   const { config } = ctx;
   const untrusted = untrustedEvent(config.env);
-  if (untrusted) throw new ConfigurationError(`test-restore is refused on ${untrusted}: backup data must not reach code from outside the repository`);
+  if (untrusted) throw new ConfigurationError(`test-restore is refused on ${untrusted}: backup data must not reach code from outside the repository`, { code: 'config-refused-event' });
   const b = await resolveBackup(ctx, config.backup, config.databaseNamed ? config.source.database : undefined);
   ctx.facts.database = b.manifest.database;
   setBackupOutputs(ctx, b);
   const quick = await verifyOne(ctx, b);
   if (!quick.ok) {
     ctx.reporter.output('verified', false);
-    throw new BackupError(`Backup ${b.name} failed verification before the test restore`, 'See the failed check above; use another backup');
+    throw new BackupError(`Backup ${b.name} failed verification before the test restore`, 'See the failed check above; use another backup', { code: quick.code ?? 'verify-failed' });
   }
   const outcome = await testRestore(ctx, b);
-  if (!outcome.ok && outcome.failure) throw new BackupError(outcome.failure);
+  if (!outcome.ok && outcome.failure) throw new BackupError(outcome.failure, undefined, { code: outcome.code ?? 'restore-failed' });
   if (!outcome.ok) {
     const n = outcome.comparison?.mismatches.length;
     throw new BackupError(
       n ? `The test restore of ${b.name} differs from its manifest in ${n} place${n === 1 ? '' : 's'}` : `The test restore of ${b.name} failed`,
       n ? 'The backup does not hold what was recorded; see the mismatches above and do not rely on it' : 'See the error above',
+      { code: n ? 'verify-mismatch' : 'restore-failed' },
     );
   }
   return outcome;

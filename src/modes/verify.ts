@@ -4,7 +4,7 @@ import path from 'node:path';
 import { writeManifest, type Verification } from '../archive/manifest.js';
 import { quickVerify } from '../archive/verify.js';
 import { isCancelled, type Context } from '../context.js';
-import { BackupError, describeError } from '../errors.js';
+import { BackupError, describeError, errorLine, type ErrorCode } from '../errors.js';
 import { findClientTools, type PgTools } from '../postgres/tools.js';
 import { table } from '../report/reporter.js';
 import { scanLocal, type LocalBackup } from '../storage/local.js';
@@ -16,6 +16,7 @@ export interface VerifyOutcome {
   ok: boolean;
   checks: string[];
   failure?: string;
+  code?: ErrorCode;
 }
 
 const toolCache = new Map<number, PgTools>();
@@ -35,13 +36,13 @@ export async function verifyOne(ctx: Context, b: LocalBackup): Promise<VerifyOut
     let outcome: VerifyOutcome;
     try {
       const tools = b.manifest.format === 'plain' ? undefined : await restoreTools(ctx, b.manifest.pgDump.major);
-      const r = await quickVerify(b.manifest, b.archivePath, tools);
+      const r = await quickVerify(b.manifest, b.archivePath, tools, ctx.config.decryption, ctx.onCancel);
       for (const c of r.checks) logger.info(`  ok: ${c}`);
       outcome = { name: b.name, ok: true, checks: r.checks };
     } catch (err) {
       if (!(err instanceof BackupError)) throw err;
-      logger.error(describeError(err));
-      outcome = { name: b.name, ok: false, checks: [], failure: describeError(err) };
+      logger.error(errorLine(err));
+      outcome = { name: b.name, ok: false, checks: [], failure: describeError(err), ...(err.code ? { code: err.code } : {}) };
     }
     await recordVerification(ctx, b, {
       level: 'quick',
@@ -78,7 +79,7 @@ export async function runVerify(ctx: Context): Promise<VerifyOutcome[]> {
     const scan = await scanLocal(config.backupDir, database);
     targets = scan.backups;
     for (const inv of scan.invalid) ctx.logger.error(`${inv.path}: ${inv.reason}`);
-    if (!targets.length && !scan.invalid.length) throw new BackupError(`No backups found in ${config.backupDir}`, 'Set backup-dir to where the backups are');
+    if (!targets.length && !scan.invalid.length) throw new BackupError(`No backups found in ${config.backupDir}`, 'Set backup-dir to where the backups are', { code: 'storage-not-found' });
     const outcomes = [];
     for (const b of targets) outcomes.push(await verifyOne(ctx, b));
     const failed = outcomes.filter((o) => !o.ok).length + scan.invalid.length;
@@ -94,7 +95,7 @@ export async function runVerify(ctx: Context): Promise<VerifyOutcome[]> {
       ].join('\n'),
     );
     reporter.output('verified', failed === 0);
-    if (failed) throw new BackupError(`${failed} of ${outcomes.length + scan.invalid.length} backups failed verification`, 'See the failed checks above; do not rely on those backups');
+    if (failed) throw new BackupError(`${failed} of ${outcomes.length + scan.invalid.length} backups failed verification`, 'See the failed checks above; do not rely on those backups', { code: 'verify-failed' });
     return outcomes;
   }
   const b = await resolveBackup(ctx, config.backup, database);
@@ -112,6 +113,6 @@ export async function runVerify(ctx: Context): Promise<VerifyOutcome[]> {
   );
   reporter.output('verified', ok);
   // The failure already names the backup, the check and what to do.
-  if (!ok) throw new BackupError(outcome.failure ?? `Backup ${b.name} failed verification`);
+  if (!ok) throw new BackupError(outcome.failure ?? `Backup ${b.name} failed verification`, undefined, { code: outcome.code ?? 'verify-failed' });
   return [outcome];
 }

@@ -149,7 +149,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     }
     const init = await run(as('initdb', initArgs));
     await fs.rm(path.join(dir, 'pwfile'), { force: true });
-    if (init.code !== 0) throw new BackupError(`initdb failed: ${lastLines(init.stderr)}`, 'Check that the PostgreSQL server binaries work and the temp directory is writable');
+    if (init.code !== 0) throw new BackupError(`initdb failed: ${lastLines(init.stderr)}`, 'Check that the PostgreSQL server binaries work and the temp directory is writable', { code: 'target-cluster' });
     const port = await freePort();
     const settings: Record<string, string | number> = {
       port,
@@ -169,7 +169,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       } catch {
         /* no log */
       }
-      throw new BackupError(`Starting a throwaway PostgreSQL cluster failed: ${lastLines(start.stderr + '\n' + log)}`, 'Check the PostgreSQL server installation');
+      throw new BackupError(`Starting a throwaway PostgreSQL cluster failed: ${lastLines(start.stderr + '\n' + log)}`, 'Check the PostgreSQL server installation', { code: 'target-cluster' });
     }
     started = true;
     const host = opts.auth === 'scram' ? '127.0.0.1' : dir;

@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import pg from 'pg';
-import { BackupError, ConfigurationError } from '../errors.js';
+import { BackupError, ConfigurationError, type ErrorCode } from '../errors.js';
 
 export interface ConnInfo {
   host: string;
@@ -37,7 +37,7 @@ export function parseConnectionString(s: string, what = 'database-url'): Partial
   const text = s.trim();
   if (/^postgres(ql)?:\/\//i.test(text)) return parseUri(text, what);
   if (/^\s*\w+\s*=/.test(text)) return parseKeywordValue(text, what);
-  throw new ConfigurationError(`${what} is not a PostgreSQL connection string. ${URL_HINT}`);
+  throw new ConfigurationError(`${what} is not a PostgreSQL connection string. ${URL_HINT}`, { code: 'config-database-url' });
 }
 
 /**
@@ -46,13 +46,13 @@ export function parseConnectionString(s: string, what = 'database-url'): Partial
  */
 function parseUri(text: string, what: string): Partial<ConnInfo> & { params: Record<string, string> } {
   const m = /^postgres(?:ql)?:\/\/([^/?#]*)(?:\/([^?#]*))?(?:\?([^#]*))?(?:#.*)?$/i.exec(text);
-  if (!m) throw new ConfigurationError(`${what} is not a valid URL. ${URL_HINT}`);
+  if (!m) throw new ConfigurationError(`${what} is not a valid URL. ${URL_HINT}`, { code: 'config-database-url' });
   const [, authority = '', path = '', query = ''] = m;
   const decode = (v: string, part: string): string => {
     try {
       return decodeURIComponent(v);
     } catch {
-      throw new ConfigurationError(`${what} has a badly percent-encoded ${part}. ${URL_HINT}`);
+      throw new ConfigurationError(`${what} has a badly percent-encoded ${part}. ${URL_HINT}`, { code: 'config-database-url' });
     }
   };
   const out: Partial<ConnInfo> & { params: Record<string, string> } = { params: {} };
@@ -68,13 +68,13 @@ function parseUri(text: string, what: string): Partial<ConnInfo> & { params: Rec
   if (hostport) {
     const hp = /^(\[[^\]]*\]|[^:]*)(?::(\d*))?$/.exec(hostport);
     if (!hp || hostport.includes(',') || /\s/.test(hostport)) {
-      throw new ConfigurationError(`${what} is not a valid URL (host and port). ${URL_HINT}`);
+      throw new ConfigurationError(`${what} is not a valid URL (host and port). ${URL_HINT}`, { code: 'config-database-url' });
     }
     const host = hp[1]!.replace(/^\[|\]$/g, '');
     if (host) out.host = decode(host, 'host');
     if (hp[2]) {
       const port = Number(hp[2]);
-      if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ConfigurationError(`${what} is not a valid URL: the port must be a number from 1 to 65535`);
+      if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ConfigurationError(`${what} is not a valid URL: the port must be a number from 1 to 65535`, { code: 'config-database-url' });
       out.port = port;
     }
   }
@@ -98,7 +98,7 @@ function parseKeywordValue(text: string, what: string): Partial<ConnInfo> & { pa
     last = re.lastIndex;
   }
   if (text.slice(last).trim() !== '') {
-    throw new ConfigurationError(`${what} has a malformed keyword=value pair. Expected host=... port=... dbname=... user=...`);
+    throw new ConfigurationError(`${what} has a malformed keyword=value pair. Expected host=... port=... dbname=... user=...`, { code: 'config-database-url' });
   }
   return out;
 }
@@ -135,7 +135,7 @@ export function resolveConnection(
   const given = connectionString ? parseConnectionString(connectionString, what) : { params: {} as Record<string, string> };
   const port = given.port ?? (env.PGPORT ? Number(env.PGPORT) : 5432);
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new ConfigurationError(`${what} has an invalid port; use a number from 1 to 65535`);
+    throw new ConfigurationError(`${what} has an invalid port; use a number from 1 to 65535`, { code: 'config-database-url' });
   }
   const user = given.user ?? env.PGUSER ?? safeUsername();
   const params: Record<string, string> = {};
@@ -276,53 +276,56 @@ export function connectionError(err: unknown, info: ConnInfo): BackupError {
   const msg = e.message ?? String(err);
   switch (e.code) {
     case 'ECONNREFUSED':
-      return new BackupError(`Cannot connect to PostgreSQL at ${where}: connection refused`, 'Check the host and port in database-url and that the server is running and accepts TCP connections from this machine', { cause: err });
+      return new BackupError(`Cannot connect to PostgreSQL at ${where}: connection refused`, 'Check the host and port in database-url and that the server is running and accepts TCP connections from this machine', { code: 'connect-refused', cause: err });
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-      return new BackupError(`Cannot resolve the database host "${info.host}"`, 'Check the host name in database-url', { cause: err });
+      return new BackupError(`Cannot resolve the database host "${info.host}"`, 'Check the host name in database-url', { code: 'connect-dns', cause: err });
     case 'ETIMEDOUT':
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
-      return new BackupError(`Cannot reach PostgreSQL at ${where}: ${e.code}`, 'Check the host, the port and that a firewall or IP allow-list lets this runner in', { cause: err });
+      return new BackupError(`Cannot reach PostgreSQL at ${where}: ${e.code}`, 'Check the host, the port and that a firewall or IP allow-list lets this runner in', { code: 'connect-unreachable', cause: err });
     case '28P01':
-      return new BackupError(`Password authentication failed for user "${info.user}"`, 'Check the password in database-url or PGPASSWORD (the repository secret)', { cause: err });
+      return new BackupError(`Password authentication failed for user "${info.user}"`, 'Check the password in database-url or PGPASSWORD (the repository secret)', { code: 'connect-password', cause: err });
     case '28000':
-      return new BackupError(`The server refused user "${info.user}": ${msg}`, 'Check the user name, and the server\'s pg_hba.conf or IP allow-list for this runner; managed services often need sslmode=require', { cause: err });
+      return new BackupError(`The server refused user "${info.user}": ${msg}`, 'Check the user name, and the server\'s pg_hba.conf or IP allow-list for this runner; managed services often need sslmode=require', { code: 'connect-rejected', cause: err });
     case '3D000':
-      return new BackupError(`Database "${info.database}" does not exist on ${where}`, 'Check the database name at the end of database-url (or PGDATABASE)', { cause: err });
+      return new BackupError(`Database "${info.database}" does not exist on ${where}`, 'Check the database name at the end of database-url (or PGDATABASE)', { code: 'connect-no-database', cause: err });
     case '53300':
-      return new BackupError(`The server at ${where} has no free connection slots`, 'Retry later or raise max_connections; a backup needs two connections', { cause: err });
+      return new BackupError(`The server at ${where} has no free connection slots`, 'Retry later or raise max_connections; a backup needs two connections', { code: 'connect-too-many', cause: err });
     default:
       if (/timeout/i.test(msg)) {
-        return new BackupError(`Cannot reach PostgreSQL at ${where}: connection timed out`, 'Check the host, the port and that a firewall or IP allow-list lets this runner in', { cause: err });
+        return new BackupError(`Cannot reach PostgreSQL at ${where}: connection timed out`, 'Check the host, the port and that a firewall or IP allow-list lets this runner in', { code: 'connect-unreachable', cause: err });
       }
-      return new BackupError(`Cannot connect to ${describeTarget(info)}: ${msg}`, 'Check database-url', { cause: err });
+      return new BackupError(`Cannot connect to ${describeTarget(info)}: ${msg}`, 'Check database-url', { code: 'connect-failed', cause: err });
   }
 }
 
 /** pg's DatabaseError (it has a SQLSTATE code and a severity) as a BackupError whose hint says what to do. */
 export function databaseError(err: unknown, during: string): unknown {
+  // Ours already say what happened and carry their code.
+  if (err instanceof BackupError || err instanceof ConfigurationError) return err;
   const e = err as { code?: string; severity?: string; message?: string };
   if (!e || typeof e !== 'object' || typeof e.code !== 'string' || !e.severity) {
     if (e instanceof Error && /Connection terminated|ECONNRESET|EPIPE/.test(e.message)) {
-      return new BackupError(`The database connection was lost during ${during}: ${e.message}`, 'The server restarted or the connection was terminated; run again', { cause: err });
+      return new BackupError(`The database connection was lost during ${during}: ${e.message}`, 'The server restarted or the connection was terminated; run again', { code: 'pg-connection-lost', cause: err });
     }
     return err;
   }
   const msg = `PostgreSQL error during ${during}: ${e.message} (SQLSTATE ${e.code})`;
-  const hint =
-    e.code === '42501'
-      ? 'The role lacks a privilege: grant it SELECT on the objects (or pg_read_all_data) and USAGE on their schemas'
-      : e.code.startsWith('57P')
-        ? 'The server terminated the connection (restart, shutdown or pg_terminate_backend); run again'
-        : e.code === '57014'
-          ? 'A statement was cancelled (statement_timeout or a cancel request); run again'
-          : e.code.startsWith('53')
-            ? 'The server ran out of a resource (disk, memory or connections); fix that and run again'
-            : e.code.startsWith('08')
-              ? 'The connection failed; check the network and the server and run again'
-              : 'Check the database and run again';
-  return new BackupError(msg, hint, { cause: err });
+  const { code, hint } = sqlstateAdvice(e.code);
+  return new BackupError(msg, hint, { code, cause: err });
+}
+
+/** What to do about a SQLSTATE, by its class (the first two characters) where one answer fits the class. */
+export function sqlstateAdvice(sqlstate: string): { code: ErrorCode; hint: string } {
+  if (sqlstate === '42501') return { code: 'pg-permission-denied', hint: 'The role lacks a privilege: grant it SELECT on the objects (or pg_read_all_data) and USAGE on their schemas' };
+  if (sqlstate.startsWith('57P')) return { code: 'pg-connection-lost', hint: 'The server terminated the connection (restart, shutdown or pg_terminate_backend); run again' };
+  if (sqlstate === '57014') return { code: 'pg-cancelled', hint: 'A statement was cancelled (statement_timeout or a cancel request); run again' };
+  if (sqlstate === '55P03') return { code: 'pg-lock-timeout', hint: 'Another session holds a conflicting lock; retry when it finishes or raise lock-wait-timeout' };
+  if (sqlstate.startsWith('53')) return { code: 'pg-out-of-resources', hint: 'The server ran out of a resource (disk, memory or connections); fix that and run again' };
+  if (sqlstate.startsWith('08')) return { code: 'pg-connection-failure', hint: 'The connection failed; check the network and the server and run again' };
+  if (sqlstate.startsWith('40')) return { code: 'pg-transaction-rollback', hint: 'The server rolled the transaction back (serialization failure or deadlock); run again' };
+  return { code: 'pg-error', hint: 'Check the database and run again' };
 }
 
 /** A postgresql:// URL for the connection (for DATABASE_URL): parts percent-encoded; a socket directory as ?host=. */

@@ -149,7 +149,7 @@ export async function lockTables(client: pg.Client, tables: RelRow[], lockTimeou
           `Timed out after lock-wait-timeout (${lockTimeout}) waiting for a lock on table ${t.schema}.${t.name}: another session holds a conflicting lock`,
           'Find it with SELECT * FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE NOT granted OR relation = \'' +
             `${t.schema}.${t.name}'::regclass; retry when it finishes (ALTER, DROP, TRUNCATE, VACUUM FULL, REINDEX), or raise lock-wait-timeout`,
-          { cause: err },
+          { code: 'dump-lock-timeout', cause: err },
         );
       }
       throw err;
@@ -348,8 +348,8 @@ export async function runKnn(client: pg.Client, check: KnnCheck): Promise<KnnChe
   const k = client.escapeIdentifier(check.key);
   const v = client.escapeIdentifier(check.column);
   // The check may come from a manifest on disk: only known operators and key types reach SQL.
-  if (check.operator !== '<->') throw new BackupError(`The manifest's kNN check uses an unsupported operator`, 'Re-create the backup');
-  if (!KEY_TYPES.has(check.keyType)) throw new BackupError(`The manifest's kNN check uses an unsupported key type`, 'Re-create the backup');
+  if (check.operator !== '<->') throw new BackupError(`The manifest's kNN check uses an unsupported operator`, 'Re-create the backup', { code: 'manifest-invalid' });
+  if (!KEY_TYPES.has(check.keyType)) throw new BackupError(`The manifest's kNN check uses an unsupported key type`, 'Re-create the backup', { code: 'manifest-invalid' });
   await client.query(`SELECT set_config('enable_indexscan', 'off', true), set_config('enable_bitmapscan', 'off', true)`);
   const samples: KnnSample[] = [];
   for (const s of check.samples) {

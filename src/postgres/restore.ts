@@ -1,15 +1,18 @@
 // Restoring an archive into an empty database: pre-data, data, post-data as separate pg_restore runs (so the
 // extension exists before any vector column, and the index phase is timed on its own), stopping at the first
 // error; plain SQL through psql with ON_ERROR_STOP. Decompressed temp files are always removed.
-import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { createReadStream, createWriteStream, promises as fs, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { compareInventory, type Comparison } from '../archive/compare.js';
 import type { Manifest } from '../archive/manifest.js';
-import { decompressor, withProgress } from '../archive/pipeline.js';
+import { decompressor, Meter, withProgress } from '../archive/pipeline.js';
+import { byteProgress, fileReadPosition } from '../progress.js';
+import { NO_DECRYPTION, type DecryptionSettings } from '../archive/crypto.js';
+import { withPlaintext } from '../archive/encrypted.js';
 import { pgRestoreArgs, psqlRestoreArgs, type Section } from '../archive/plan.js';
-import { BackupError } from '../errors.js';
+import { BackupError, type ErrorCode } from '../errors.js';
 import { describeExit, lastLines, run, spawnCommand, Tail, waitForExit } from '../exec.js';
 import type { Logger } from '../logger.js';
 import { maintenanceWorkMem } from './cluster.js';
@@ -31,6 +34,8 @@ export interface RestoreOptions {
    * archives), and any error rolls everything back. No sections, no parallel jobs.
    */
   singleTransaction?: boolean;
+  /** Keys for an encrypted archive (decrypted into a private temp dir, authenticated, before any restore step). */
+  decryption?: DecryptionSettings;
 }
 
 export interface RestoreTiming {
@@ -70,6 +75,11 @@ export async function restoreArchive(
   target: { conn: ConnInfo; tools: PgTools },
   opts: RestoreOptions,
 ): Promise<RestoreTiming> {
+  if (manifest.encryption) {
+    // Decrypting first authenticates the whole archive: a wrong key or a tampered byte fails before any restore step.
+    opts.logger.info(`  decrypting ${manifest.name} (${manifest.encryption.method}) into a private temporary directory`);
+    return withPlaintext(manifest, archivePath, opts.decryption ?? NO_DECRYPTION, opts.onCancel, (view, plain) => restoreArchive(view, plain, target, opts));
+  }
   const env = libpqEnv(target.conn, opts.env, restoreSessionOptions());
   env.PGAPPNAME = 'pgvector-backup restore';
   const warnings: string[] = [];
@@ -77,7 +87,9 @@ export async function restoreArchive(
   const { logger } = opts;
 
   if (manifest.format === 'plain') {
-    await withProgress(logger, opts.progressSeconds, (s) => `  psql: restoring, ${s.toFixed(0)} s`, psqlFromStream(manifest, archivePath, target.tools, env, target.conn.database, warnings, opts.singleTransaction ?? false));
+    const read = new Meter(false);
+    const total = (await fs.stat(archivePath)).size;
+    await withProgress(logger, opts.progressSeconds, byteProgress('psql', () => read.bytes, { total, verb: 'read' }), psqlFromStream(manifest, archivePath, target.tools, env, target.conn.database, warnings, opts.singleTransaction ?? false, read));
     return { restoreSeconds: secondsSince(started), indexBuildSeconds: null, warnings };
   }
 
@@ -91,15 +103,18 @@ export async function restoreArchive(
       // pg_restore needs a seekable file for sections and parallel jobs: decompress to a private temp file.
       tmpDir = await fs.mkdtemp(path.join(os.tmpdir(), 'pgvb-restore-'));
       input = path.join(tmpDir, 'archive.dump');
-      await pipeline(createReadStream(archivePath), decompressor(manifest.compression.method)!, createWriteStream(input, { mode: 0o600 }));
+      const read = new Meter(false);
+      const total = (await fs.stat(archivePath)).size;
+      await withProgress(logger, opts.progressSeconds, byteProgress('decompress', () => read.bytes, { total, verb: 'read' }), pipeline(createReadStream(archivePath), read, decompressor(manifest.compression.method)!, createWriteStream(input, { mode: 0o600 })));
       if (target.tools.kind === 'docker') await fs.chmod(tmpDir, 0o755);
     }
     if (opts.singleTransaction) {
       const args = pgRestoreArgs({ format: manifest.format, database: target.conn.database, input, jobs: 1, noOwner: opts.noOwner, singleTransaction: true, clean: true });
-      const res = await withProgress(logger, opts.progressSeconds, (s) => `  pg_restore (one transaction): ${s.toFixed(0)} s`, run(toolCommand(target.tools, 'pg_restore', args, env, [path.dirname(input)])));
+      const res = await withProgress(logger, opts.progressSeconds, archiveProgress('pg_restore (one transaction)', input), run(toolCommand(target.tools, 'pg_restore', args, env, [path.dirname(input)])));
       collectWarnings(res.stderr, warnings);
       if (res.code !== 0 || res.signal) {
-        throw new BackupError(`The restore failed and was rolled back: ${describeExit('pg_restore', res.code, res.signal)}: ${lastLines(res.stderr)}`, restoreHint(res.stderr));
+        const advice = restoreAdvice(res.stderr);
+        throw new BackupError(`The restore failed and was rolled back: ${describeExit('pg_restore', res.code, res.signal)}: ${lastLines(res.stderr)}`, advice.hint, { code: advice.code });
       }
       return { restoreSeconds: secondsSince(started), indexBuildSeconds: null, warnings };
     }
@@ -115,10 +130,11 @@ export async function restoreArchive(
         noOwner: opts.noOwner,
       });
       const cmd = toolCommand(target.tools, 'pg_restore', args, env, [path.dirname(input)]);
-      const res = await withProgress(logger, opts.progressSeconds, (s) => `  pg_restore ${section}: ${s.toFixed(0)} s`, run(cmd));
+      const res = await withProgress(logger, opts.progressSeconds, section === 'data' ? archiveProgress(`pg_restore ${section}`, input) : byteProgress(`pg_restore ${section}`, () => undefined), run(cmd));
       collectWarnings(res.stderr, warnings);
       if (res.code !== 0 || res.signal) {
-        throw new BackupError(`The restore failed in ${section}: ${describeExit('pg_restore', res.code, res.signal)}: ${lastLines(res.stderr)}`, restoreHint(res.stderr));
+        const advice = restoreAdvice(res.stderr);
+        throw new BackupError(`The restore failed in ${section}: ${describeExit('pg_restore', res.code, res.signal)}: ${lastLines(res.stderr)}`, advice.hint, { code: advice.code });
       }
       const secs = secondsSince(t0);
       logger.info(`  ${section}: ${secs.toFixed(1)} s`);
@@ -131,7 +147,19 @@ export async function restoreArchive(
   }
 }
 
-async function psqlFromStream(manifest: Manifest, archivePath: string, tools: PgTools, env: NodeJS.ProcessEnv, database: string, warnings: string[], singleTransaction: boolean): Promise<void> {
+/** pg_restore's read position in its archive, of the file's size (none for a directory archive or in Docker). */
+function archiveProgress(label: string, input: string): (elapsed: number) => string {
+  let total: number | undefined;
+  try {
+    const st = statSync(input);
+    if (st.isFile()) total = st.size;
+  } catch {
+    /* no total */
+  }
+  return byteProgress(label, () => (total === undefined ? undefined : fileReadPosition(input)), { verb: 'read', ...(total !== undefined ? { total } : {}) });
+}
+
+async function psqlFromStream(manifest: Manifest, archivePath: string, tools: PgTools, env: NodeJS.ProcessEnv, database: string, warnings: string[], singleTransaction: boolean, read?: Meter): Promise<void> {
   const cmd = toolCommand(tools, 'psql', psqlRestoreArgs({ database, singleTransaction }), env);
   const child = spawnCommand(cmd, ['pipe', 'ignore', 'pipe']);
   const stderr = new Tail();
@@ -139,6 +167,7 @@ async function psqlFromStream(manifest: Manifest, archivePath: string, tools: Pg
   const exited = waitForExit(child);
   child.stdin!.on('error', () => undefined);
   const stages: unknown[] = [createReadStream(archivePath, { highWaterMark: 1 << 20 })];
+  if (read) stages.push(read);
   const dec = manifest.compression.applied === 'stream' ? decompressor(manifest.compression.method) : undefined;
   if (dec) stages.push(dec);
   stages.push(child.stdin!);
@@ -152,9 +181,10 @@ async function psqlFromStream(manifest: Manifest, archivePath: string, tools: Pg
   child.stdin!.end();
   const { code, signal } = await exited;
   collectWarnings(stderr.toString(), warnings);
-  if (pipeErr) throw new BackupError(`Reading the archive failed during the restore${singleTransaction ? ' (rolled back)' : ''}: ${(pipeErr as Error).message}`, 'The archive is damaged; run verify');
+  if (pipeErr) throw new BackupError(`Reading the archive failed during the restore${singleTransaction ? ' (rolled back)' : ''}: ${(pipeErr as Error).message}`, 'The archive is damaged; run verify', { code: 'restore-archive-damaged', cause: pipeErr });
   if (code !== 0 || signal) {
-    throw new BackupError(`The restore failed${singleTransaction ? ' and was rolled back' : ''}: ${describeExit('psql', code, signal)}: ${lastLines(stderr.toString())}`, restoreHint(stderr.toString()));
+    const advice = restoreAdvice(stderr.toString());
+    throw new BackupError(`The restore failed${singleTransaction ? ' and was rolled back' : ''}: ${describeExit('psql', code, signal)}: ${lastLines(stderr.toString())}`, advice.hint, { code: advice.code });
   }
 }
 
@@ -164,12 +194,16 @@ function collectWarnings(stderr: string, out: string[]): void {
   }
 }
 
-function restoreHint(stderr: string): string {
-  if (/extension "?vector"? is not available|could not open extension control file/i.test(stderr)) return 'The target lacks pgvector: use a pgvector/pgvector image or install pgvector there';
-  if (/role .* does not exist/i.test(stderr)) return 'The dump references roles the target lacks: set create-roles: true';
-  if (/out of memory|could not resize shared memory/i.test(stderr)) return 'The target ran out of memory building indexes: lower maintenance_work_mem or give it more memory';
-  if (/no space left/i.test(stderr)) return 'The target ran out of disk space';
-  return 'The archive does not restore cleanly; see the error above';
+/** What to do about a failed pg_restore or psql, from its error output. */
+export function restoreAdvice(stderr: string): { code: ErrorCode; hint: string } {
+  if (/extension "?vector"? is not available|could not open extension control file/i.test(stderr)) return { code: 'restore-missing-extension', hint: 'The target lacks pgvector: use a pgvector/pgvector image or install pgvector there' };
+  if (/role .* does not exist/i.test(stderr)) return { code: 'restore-missing-roles', hint: 'The dump references roles the target lacks: set create-roles: true' };
+  if (/out of memory|could not resize shared memory/i.test(stderr)) return { code: 'restore-out-of-memory', hint: 'The target ran out of memory building indexes: lower maintenance_work_mem or give it more memory' };
+  if (/no space left/i.test(stderr)) return { code: 'restore-disk-full', hint: 'The target ran out of disk space' };
+  if (/must be owner of|permission denied/i.test(stderr)) {
+    return { code: 'restore-permission-denied', hint: 'The restoring role may not create or replace those objects: restore as the database owner or a superuser (a member of every role that owns objects in the backup)' };
+  }
+  return { code: 'restore-failed', hint: 'The archive does not restore cleanly; see the error above' };
 }
 
 function secondsSince(t0: number): number {

@@ -54,6 +54,7 @@ export async function acquireTarget(manifest: Manifest, opts: TargetOptions): Pr
     `No test-restore target can provide PostgreSQL ${manifestMajor(manifest)}+ with the extensions ${exts} (${reasons.join('; ')})`,
     `Fix one of: (1) set test-restore-url to a server with those extensions, e.g. a ${pgvectorImage(manifestMajor(manifest))} service container; ` +
       `(2) install the PostgreSQL server and pgvector on this machine (apt-get install postgresql-${manifestMajor(manifest)}-pgvector); (3) make Docker available. Or set verify: quick to skip the test restore`,
+    { code: 'target-none' },
   );
 }
 
@@ -71,6 +72,7 @@ export async function checkExtensions(conn: ConnInfo, manifest: Manifest, where:
         throw new BackupError(
           `The test-restore target ${where} does not have the ${e.name} extension (the backup needs ${e.name} ${e.version})`,
           e.name === 'vector' ? `Use a server with pgvector ${e.version} or newer, e.g. the ${pgvectorImage(manifestMajor(manifest))} image` : `Install ${e.name} on the target`,
+          { code: 'target-extension' },
         );
       }
       const best = [...versions].sort(compareVersions).pop()!;
@@ -78,6 +80,7 @@ export async function checkExtensions(conn: ConnInfo, manifest: Manifest, where:
         throw new BackupError(
           `The test-restore target ${where} has ${e.name} ${best}, older than the backup's ${e.version}`,
           e.name === 'vector' ? `Use pgvector ${e.version} or newer (a current ${pgvectorImage(manifestMajor(manifest))} image)` : `Upgrade ${e.name} on the target`,
+          { code: 'target-extension' },
         );
       }
     }
@@ -101,6 +104,7 @@ async function urlTarget(manifest: Manifest, opts: TargetOptions): Promise<Resto
     throw new BackupError(
       `The test-restore target ${where} runs PostgreSQL ${major}, older than the backup's source (${manifest.server.version})`,
       `Use a PostgreSQL ${manifestMajor(manifest)} or newer server, e.g. the ${pgvectorImage(manifestMajor(manifest))} image`,
+      { code: 'target-old-server' },
     );
   }
   await checkExtensions(admin, manifest, where);
@@ -110,7 +114,7 @@ async function urlTarget(manifest: Manifest, opts: TargetOptions): Promise<Resto
   try {
     await c.query(`CREATE DATABASE ${c.escapeIdentifier(dbName)} TEMPLATE template0`);
   } catch (err) {
-    throw new BackupError(`Cannot create a temporary database on the test-restore target ${where}: ${(err as Error).message}`, 'The test-restore-url user needs CREATEDB', { cause: err });
+    throw new BackupError(`Cannot create a temporary database on the test-restore target ${where}: ${(err as Error).message}`, 'The test-restore-url user needs CREATEDB', { code: 'target-createdb', cause: err });
   } finally {
     await c.end().catch(() => undefined);
   }
@@ -191,7 +195,7 @@ async function dockerTarget(manifest: Manifest, opts: TargetOptions): Promise<Re
   const env = { ...opts.env, POSTGRES_PASSWORD: password };
   opts.logger.info(`Starting ${image} in Docker for the test restore`);
   const started = await run({ file: 'docker', args: dockerRunArgs(name, image, port), env });
-  if (started.code !== 0) throw new BackupError(`docker run ${image} failed: ${started.stderr.trim()}`, 'Check that Docker can pull the image');
+  if (started.code !== 0) throw new BackupError(`docker run ${image} failed: ${started.stderr.trim()}`, 'Check that Docker can pull the image', { code: 'target-docker' });
   const stop = async (): Promise<void> => {
     await run({ file: 'docker', args: ['rm', '-f', name], env: opts.env } satisfies Command).catch(() => undefined);
   };
@@ -205,7 +209,7 @@ async function dockerTarget(manifest: Manifest, opts: TargetOptions): Promise<Re
         await c.end();
         break;
       }
-      if (Date.now() > deadline) throw new BackupError(`${image} did not accept connections within 90 s`, 'Check the Docker daemon');
+      if (Date.now() > deadline) throw new BackupError(`${image} did not accept connections within 90 s`, 'Check the Docker daemon', { code: 'target-docker' });
       await new Promise((r) => setTimeout(r, 1000));
     }
     await checkExtensions(admin, manifest, image);

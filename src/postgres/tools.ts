@@ -172,6 +172,7 @@ export async function findClientTools(
         ? `pg_dump ${found[0]!.version} in pg-bin-dir ${opts.pgBinDir} is older than the PostgreSQL ${minMajor} server`
         : `pg-bin-dir ${opts.pgBinDir} has no working pg_dump (needed: version ${minMajor} or newer)`,
       `Point pg-bin-dir at the bin directory of PostgreSQL ${minMajor} or newer client programs, or leave it empty to search PATH and the usual places`,
+      { code: 'tool-pg-bin-dir' },
     );
   }
   let candidates = await discover('pg_dump', env);
@@ -195,6 +196,7 @@ export async function findClientTools(
   throw new BackupError(
     `No pg_dump of version ${minMajor} or newer was found for this PostgreSQL ${minMajor} server (found: ${found})`,
     `Install the client for that version (apt-get install postgresql-client-${minMajor} from the PGDG repository, or brew install postgresql@${minMajor}) or point pg-bin-dir at its bin directory`,
+    { code: 'tool-no-pg-dump' },
   );
 }
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { DefaultArtifactClient } from '@actions/artifact';
 import { getOctokit } from '@actions/github';
 import { namePrefix, parseManifest } from '../archive/manifest.js';
-import { BackupError, ConfigurationError } from '../errors.js';
+import { BackupError, ConfigurationError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { checkDownload, type LocalBackup } from './local.js';
 import { isGoodManifest, type Orphan, type PutResult, type Storage, type StoredBackup } from './storage.js';
@@ -44,13 +44,13 @@ export class ArtifactStorage implements Storage {
   private repo(): { owner: string; repo: string } {
     const full = this.opts.env.GITHUB_REPOSITORY ?? '';
     const [owner, repo] = full.split('/');
-    if (!owner || !repo) throw new ConfigurationError('The artifact destination needs GITHUB_REPOSITORY (it runs inside GitHub Actions)');
+    if (!owner || !repo) throw new ConfigurationError('The artifact destination needs GITHUB_REPOSITORY (it runs inside GitHub Actions)', { code: 'config-outside-actions' });
     return { owner, repo };
   }
 
   private octokit(): ReturnType<typeof getOctokit> {
     if (!this.opts.token) {
-      throw new ConfigurationError('Listing or deleting artifacts of earlier runs needs github-token (the default ${{ github.token }} with permissions actions: read, and actions: write to prune)');
+      throw new ConfigurationError('Listing or deleting artifacts of earlier runs needs github-token (the default ${{ github.token }} with permissions actions: read, and actions: write to prune)', { code: 'config-github-token' });
     }
     const baseUrl = this.opts.env.GITHUB_API_URL;
     return getOctokit(this.opts.token, baseUrl ? { baseUrl } : {});
@@ -67,7 +67,7 @@ export class ArtifactStorage implements Storage {
     } catch (err) {
       throw artifactError(err, `uploading the artifact ${m.name}`);
     }
-    if (!archive.id) throw new BackupError(`The artifact ${m.name} was not created`, 'See the log above and run again');
+    if (!archive.id) throw new BackupError(`The artifact ${m.name} was not created`, 'See the log above and run again', { code: 'storage-artifact' });
     // The manifest last, in its own artifact: a listing never sees an archive whose upload died half way.
     const staging = await fs.mkdtemp(path.join(os.tmpdir(), 'pgvb-artifact-'));
     try {
@@ -190,11 +190,11 @@ export class ArtifactStorage implements Storage {
 function artifactError(err: unknown, what: string): BackupError {
   if (err instanceof BackupError || err instanceof ConfigurationError) return err as BackupError;
   const e = err as { message?: string; status?: number; name?: string };
-  const hint =
+  const [code, hint]: [ErrorCode, string] =
     e.status === 403 || e.status === 401
-      ? 'Give the workflow token the permission it needs (permissions: actions: read to list, actions: write to prune) or set github-token'
+      ? ['storage-artifact-permission', 'Give the workflow token the permission it needs (permissions: actions: read to list, actions: write to prune) or set github-token']
       : e.name === 'GHESNotSupportedError'
-        ? 'The artifact destination needs GitHub.com (artifacts v4 are not available on GitHub Enterprise Server); use s3:// instead'
-        : 'See the error; run again';
-  return new BackupError(`Artifact storage failed ${what}: ${e.message ?? String(err)}`, hint, { cause: err });
+        ? ['storage-artifact-ghes', 'The artifact destination needs GitHub.com (artifacts v4 are not available on GitHub Enterprise Server); use s3:// instead']
+        : ['storage-artifact', 'See the error; run again'];
+  return new BackupError(`Artifact storage failed ${what}: ${e.message ?? String(err)}`, hint, { code, cause: err });
 }

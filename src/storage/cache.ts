@@ -55,7 +55,7 @@ export class CacheStorage implements Storage {
   }
 
   async put(b: LocalBackup): Promise<PutResult> {
-    if (!cache.isFeatureAvailable()) throw new ConfigurationError('The cache destination only works inside GitHub Actions (the cache service is not available here)');
+    if (!cache.isFeatureAvailable()) throw new ConfigurationError('The cache destination only works inside GitHub Actions (the cache service is not available here)', { code: 'config-outside-actions' });
     await this.clearStaging();
     try {
       const target = path.join(this.staging, path.basename(b.archivePath));
@@ -66,10 +66,10 @@ export class CacheStorage implements Storage {
       try {
         id = await cache.saveCache([STAGING], key);
       } catch (err) {
-        throw new BackupError(`Saving the cache ${key} failed: ${(err as Error).message}`, 'See the error; run again', { cause: err });
+        throw new BackupError(`Saving the cache ${key} failed: ${(err as Error).message}`, 'See the error; run again', { code: 'storage-cache', cause: err });
       }
       // saveCache reports most failures by returning -1 and logging a warning: that is a failed destination.
-      if (id === -1) throw new BackupError(`The cache ${key} was not saved (the cache service refused or failed; see the warning above)`, 'Check the cache service and the repository\'s cache quota, then run again');
+      if (id === -1) throw new BackupError(`The cache ${key} was not saved (the cache service refused or failed; see the warning above)`, 'Check the cache service and the repository\'s cache quota, then run again', { code: 'storage-cache' });
       return { location: `cache ${key}` };
     } finally {
       await fs.rm(this.staging, { recursive: true, force: true });
@@ -85,7 +85,7 @@ export class CacheStorage implements Storage {
     try {
       key = await cache.restoreCache([STAGING], prefix, [prefix]);
     } catch (err) {
-      throw new BackupError(`Looking up the cache ${prefix}* failed: ${(err as Error).message}`, 'See the error; run again', { cause: err });
+      throw new BackupError(`Looking up the cache ${prefix}* failed: ${(err as Error).message}`, 'See the error; run again', { code: 'storage-cache', cause: err });
     }
     if (!key) {
       await fs.rm(this.staging, { recursive: true, force: true });
@@ -120,7 +120,7 @@ export class CacheStorage implements Storage {
       await this.clearStaging();
       const { key } = b.ref as { key: string };
       const got = await cache.restoreCache([STAGING], key);
-      if (got !== key) throw new BackupError(`The cache ${key} could not be restored`, 'It may have been evicted; use another destination');
+      if (got !== key) throw new BackupError(`The cache ${key} could not be restored`, 'It may have been evicted; use another destination', { code: 'storage-cache-evicted' });
     }
     const archivePath = path.join(dir, m.archive.file);
     const manifestPath = path.join(dir, `${m.name}.json`);

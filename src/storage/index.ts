@@ -4,17 +4,19 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { writeManifest } from '../archive/manifest.js';
 import { isCancelled, type Context } from '../context.js';
-import { BackupError, ConfigurationError, describeError } from '../errors.js';
+import { BackupError, ConfigurationError, describeError, errorLine } from '../errors.js';
 import { deleteLocal, LocalStorage, resolveLocal, type LocalBackup } from './local.js';
 import { ArtifactStorage, type ArtifactOptions } from './artifact.js';
 import { CacheStorage } from './cache.js';
 import { S3Storage } from './s3.js';
+import { SftpStorage } from './sftp.js';
 import type { Storage, StoredBackup } from './storage.js';
 
 export function createStorage(ctx: Context, dest: string): Storage {
   const { config, logger } = ctx;
   if (dest === 'local') return new LocalStorage(config.backupDir);
   if (dest.startsWith('s3://')) return new S3Storage(dest, config.s3, logger, config.env);
+  if (dest.startsWith('sftp://')) return new SftpStorage(dest, config.sftp, logger, config.env);
   if (dest === 'cache') return new CacheStorage(config.env, logger);
   if (dest === 'artifact') {
     const days = config.retention.days;
@@ -23,7 +25,7 @@ export function createStorage(ctx: Context, dest: string): Storage {
     if (config.githubToken) opts.token = config.githubToken;
     return new ArtifactStorage(opts, logger);
   }
-  throw new ConfigurationError(`Destination "${dest}" is not supported`);
+  throw new ConfigurationError(`Destination "${dest}" is not supported`, { code: 'config-destination' });
 }
 
 /** Every configured destination; local always comes first (it needs no download). */
@@ -41,11 +43,11 @@ export async function uploadEverywhere(ctx: Context, b: LocalBackup): Promise<st
   const failed: string[] = [];
   const locations: string[] = [];
   const remotes = storages(ctx).filter((s) => s.id !== 'local');
-  if (isCancelled()) throw new BackupError('The run was cancelled before the upload', 'Run the backup again');
+  if (isCancelled()) throw new BackupError('The run was cancelled before the upload', 'Run the backup again', { code: 'run-cancelled' });
   for (const s of remotes) {
-    if (s.id === 'artifact' || s.id === 'cache') {
+    if ((s.id === 'artifact' || s.id === 'cache') && !b.manifest.encryption) {
       logger.warning(
-        `${b.name} is stored unencrypted in the ${s.id} destination: anyone with read access to this repository can download ${s.id === 'artifact' ? 'workflow artifacts' : 'caches (pull requests included)'}. Use s3:// with access control for production data`,
+        `${b.name} is stored unencrypted in the ${s.id} destination: anyone with read access to this repository can download ${s.id === 'artifact' ? 'workflow artifacts' : 'caches (pull requests included)'} (allow-unencrypted is set). Set encryption-recipients, or use s3:// with access control, for production data`,
       );
     }
     try {
@@ -53,7 +55,7 @@ export async function uploadEverywhere(ctx: Context, b: LocalBackup): Promise<st
       logger.info(`Stored at ${r.location}`);
       locations.push(r.location);
     } catch (err) {
-      logger.error(`Upload to ${s.id} failed: ${describeError(err)}`);
+      logger.error(`Upload to ${s.id} failed: ${errorLine(err)}`);
       failed.push(s.id);
     }
   }
@@ -61,6 +63,7 @@ export async function uploadEverywhere(ctx: Context, b: LocalBackup): Promise<st
     throw new BackupError(
       `The backup ${b.name} could not be stored in ${failed.join(', ')}`,
       `See the errors above; ${remotes.length - failed.length} of ${remotes.length} uploads succeeded and the local copy in ${path.dirname(b.archivePath)} is kept`,
+      { code: 'storage-upload-failed' },
     );
   }
   if (remotes.length && !ctx.config.destination.includes('local')) {
@@ -102,7 +105,7 @@ export async function resolveBackup(ctx: Context, ref: string, database?: string
   if (isPath || (config.destination.length === 1 && config.destination[0] === 'local')) {
     return resolveLocal(ref, config.backupDir, database);
   }
-  if (ref !== 'latest' && (ref.includes('..') || /[\0\n\r]/.test(ref))) throw new ConfigurationError(`Input backup "${ref}" is not a valid backup name`);
+  if (ref !== 'latest' && (ref.includes('..') || /[\0\n\r]/.test(ref))) throw new ConfigurationError(`Input backup "${ref}" is not a valid backup name`, { code: 'config-backup-name' });
   const listing = await listEverywhere(ctx, database);
   for (const f of listing.failures) logger.warning(`Listing ${f.destination} failed: ${f.reason}`);
   const wanted = ref === 'latest' ? listing.backups.find((b) => b.good) : listing.backups.find((b) => b.name === ref || b.manifest.archive.file === ref);
@@ -111,6 +114,7 @@ export async function resolveBackup(ctx: Context, ref: string, database?: string
     throw new BackupError(
       ref === 'latest' ? `No complete backup${database ? ` of database ${database}` : ''} found in ${where}` : `No backup named ${ref} found in ${where}`,
       listing.failures.length ? 'Some destinations could not be listed (see the warnings); fix access and run again' : 'Run a backup first, or check destination and backup',
+      { code: 'storage-not-found' },
     );
   }
   if (wanted.destination === 'local') return wanted.ref as LocalBackup;

@@ -33,7 +33,7 @@ export async function scanLocal(dir: string, database?: string): Promise<ScanRes
     entries = await fs.readdir(dir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return result;
-    throw new BackupError(`Cannot read backup-dir ${dir}: ${(err as Error).message}`, 'Check backup-dir and its permissions', { cause: err });
+    throw new BackupError(`Cannot read backup-dir ${dir}: ${(err as Error).message}`, 'Check backup-dir and its permissions', { code: 'disk-read-failed', cause: err });
   }
   const prefix = database === undefined ? undefined : namePrefix(database);
   for (const e of entries.sort()) {
@@ -81,11 +81,11 @@ export async function resolveLocal(ref: string, dir: string, database?: string):
     const latest = scan.backups.find((b) => b.good);
     if (!latest) {
       const what = database ? ` of database ${database}` : '';
-      throw new BackupError(`No complete backup${what} found in ${dir}`, 'Run a backup first, or set backup-dir (or backup) to where the backups are');
+      throw new BackupError(`No complete backup${what} found in ${dir}`, 'Run a backup first, or set backup-dir (or backup) to where the backups are', { code: 'storage-not-found' });
     }
     return latest;
   }
-  if (/[\0\n\r]/.test(ref)) throw new ConfigurationError('Input backup must not contain newlines or NUL characters');
+  if (/[\0\n\r]/.test(ref)) throw new ConfigurationError('Input backup must not contain newlines or NUL characters', { code: 'config-backup-name' });
   const looksLikePath = ref.includes('/') || ref.includes(path.sep);
   let manifestPath: string;
   if (looksLikePath) {
@@ -95,7 +95,7 @@ export async function resolveLocal(ref: string, dir: string, database?: string):
     const stem = suffix ? base.slice(0, -suffix.length) : base;
     manifestPath = manifestPathFor(path.dirname(abs), stem);
   } else {
-    if (ref.includes('..')) throw new ConfigurationError(`Input backup "${ref}" is not a valid backup name`);
+    if (ref.includes('..')) throw new ConfigurationError(`Input backup "${ref}" is not a valid backup name`, { code: 'config-backup-name' });
     const suffix = SUFFIXES.find((s) => ref.endsWith(s));
     manifestPath = manifestPathFor(dir, suffix ? ref.slice(0, -suffix.length) : ref);
   }
@@ -126,6 +126,7 @@ export async function checkDownload(b: LocalBackup, from: string): Promise<Local
     throw new BackupError(
       `The download of ${b.name} from ${from} does not match its manifest (${got.size} bytes, sha256 ${got.sha256.slice(0, 12)}…; expected ${m.archive.size} bytes, ${m.archive.sha256.slice(0, 12)}…)`,
       'The stored copy is damaged; use another backup',
+      { code: 'storage-download-damaged' },
     );
   }
   return b;

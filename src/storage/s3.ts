@@ -17,8 +17,10 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { namePrefix, parseManifest } from '../archive/manifest.js';
-import { BackupError, ConfigurationError } from '../errors.js';
+import { BackupError, ConfigurationError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { Meter } from '../archive/pipeline.js';
+import { byteProgress, progressSecondsFrom, withProgress } from '../progress.js';
 import { checkDownload, type LocalBackup } from './local.js';
 import { isGoodManifest, type Orphan, type PutResult, type Storage, type StoredBackup } from './storage.js';
 
@@ -44,11 +46,11 @@ export function choosePartSize(size: number, minimum = 8 * MiB): number {
 export function parseS3Destination(dest: string): { bucket: string; prefix: string } {
   const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(dest);
   if (!m || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(m[1]!)) {
-    throw new ConfigurationError(`Destination "${dest}" is not a valid S3 location; use s3://bucket/prefix`);
+    throw new ConfigurationError(`Destination "${dest}" is not a valid S3 location; use s3://bucket/prefix`, { code: 'config-destination' });
   }
   const prefix = m[2]!.replace(/\/+$/, '');
   if (prefix.split('/').some((p) => p === '..' || p === '.') || /[\0\n\r]/.test(prefix)) {
-    throw new ConfigurationError(`Destination "${dest}": the prefix must not contain . or .. segments or control characters`);
+    throw new ConfigurationError(`Destination "${dest}": the prefix must not contain . or .. segments or control characters`, { code: 'config-destination' });
   }
   return { bucket: m[1]!, prefix };
 }
@@ -58,6 +60,7 @@ export class S3Storage implements Storage {
   private readonly bucket: string;
   private readonly prefix: string;
   private readonly pageSize: number | undefined;
+  private readonly progressSeconds: number;
 
   constructor(
     readonly id: string,
@@ -69,6 +72,7 @@ export class S3Storage implements Storage {
     this.bucket = bucket;
     this.prefix = prefix;
     this.pageSize = env.PGVB_S3_LIST_PAGE_SIZE ? Number(env.PGVB_S3_LIST_PAGE_SIZE) : undefined;
+    this.progressSeconds = progressSecondsFrom(env);
     const config: S3ClientConfig = {
       region: opts.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
       forcePathStyle: opts.forcePathStyle,
@@ -102,15 +106,12 @@ export class S3Storage implements Storage {
         queueSize: 2,
         leavePartsOnError: false,
       });
-      let last = Date.now();
+      let sent = 0;
       upload.on('httpUploadProgress', (p) => {
-        if (Date.now() - last > 10_000) {
-          last = Date.now();
-          this.logger.info(`  ${this.where(f.key)}: ${p.loaded ?? 0} of ${f.size} bytes`);
-        }
+        sent = p.loaded ?? sent;
       });
       try {
-        const done = await upload.done();
+        const done = await withProgress(this.logger, this.progressSeconds, byteProgress(`upload ${this.where(f.key)}`, () => sent, { total: f.size, verb: 'sent' }), upload.done());
         etag = done.ETag;
       } catch (err) {
         throw s3Error(err, `uploading ${this.where(f.key)}`);
@@ -119,7 +120,7 @@ export class S3Storage implements Storage {
         throw s3Error(err, `checking ${this.where(f.key)}`);
       });
       if (head.ContentLength !== f.size) {
-        throw new BackupError(`${this.where(f.key)} has ${head.ContentLength} bytes after the upload, expected ${f.size}`, 'The upload was damaged; run the backup again');
+        throw new BackupError(`${this.where(f.key)} has ${head.ContentLength} bytes after the upload, expected ${f.size}`, 'The upload was damaged; run the backup again', { code: 'storage-upload-damaged' });
       }
     }
     // The manifest last: its presence is what makes the upload a backup.
@@ -232,7 +233,14 @@ export class S3Storage implements Storage {
     // Under a temporary name until complete: a broken download never sits in backup-dir as a final file.
     const partial = `${file}.partial`;
     try {
-      await pipeline(r.Body as Readable, createWriteStream(partial, { mode: 0o600 }));
+      const got = new Meter(false);
+      const total = r.ContentLength;
+      await withProgress(
+        this.logger,
+        this.progressSeconds,
+        byteProgress(`download ${this.where(key)}`, () => got.bytes, { verb: 'received', ...(total !== undefined ? { total } : {}) }),
+        pipeline(r.Body as Readable, got, createWriteStream(partial, { mode: 0o600 })),
+      );
     } catch (err) {
       await fs.rm(partial, { force: true });
       throw s3Error(err, `downloading ${this.where(key)}`);
@@ -271,13 +279,13 @@ export class S3Storage implements Storage {
 function s3Error(err: unknown, what: string): BackupError {
   const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
   const status = e.$metadata?.httpStatusCode;
-  const hint =
+  const [code, hint]: [ErrorCode, string] =
     e.name === 'NoSuchBucket'
-      ? 'Create the bucket or fix the destination'
+      ? ['storage-s3-no-bucket', 'Create the bucket or fix the destination']
       : status === 403 || e.name === 'AccessDenied' || e.name === 'InvalidAccessKeyId' || e.name === 'SignatureDoesNotMatch'
-        ? 'Check the AWS credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or aws-actions/configure-aws-credentials) and the bucket policy'
+        ? ['storage-s3-access', 'Check the AWS credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or aws-actions/configure-aws-credentials) and the bucket policy']
         : e.name === 'CredentialsProviderError'
-          ? 'No AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use aws-actions/configure-aws-credentials'
-          : 'Check s3-endpoint, s3-region and the network, then run again';
-  return new BackupError(`S3 failed ${what}: ${e.name ?? 'Error'}${status ? ` (HTTP ${status})` : ''}: ${e.message ?? String(err)}`, hint, { cause: err });
+          ? ['storage-s3-credentials', 'No AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use aws-actions/configure-aws-credentials']
+          : ['storage-s3', 'Check s3-endpoint, s3-region and the network, then run again'];
+  return new BackupError(`S3 failed ${what}: ${e.name ?? 'Error'}${status ? ` (HTTP ${status})` : ''}: ${e.message ?? String(err)}`, hint, { code, cause: err });
 }

@@ -99,6 +99,8 @@ export interface GitHubServices {
   url: string;
   /** Azurite's path-style account URL, http://127.0.0.1:PORT/devstoreaccount1 */
   blobUrl: string;
+  /** Every stored blob (artifact zips, cache tarballs) with its bytes, as uploaded. */
+  blobs(): Promise<Array<{ container: string; name: string; content: Buffer }>>;
   stop(): Promise<void>;
 }
 
@@ -698,6 +700,15 @@ export async function startGitHubServices(): Promise<GitHubServices> {
     env,
     url: origin,
     blobUrl,
+    async blobs() {
+      const out: Array<{ container: string; name: string; content: Buffer }> = [];
+      for (const name of [ARTIFACT_CONTAINER, CACHE_CONTAINER]) {
+        for await (const b of container(name).listBlobsFlat()) {
+          out.push({ container: name, name: b.name, content: await container(name).getBlobClient(b.name).downloadToBuffer() });
+        }
+      }
+      return out;
+    },
     newRun,
     artifacts: () => artifacts.filter((a) => a.finalized).sort((x, y) => x.id - y.id).map(toStored),
     caches: () => caches.filter((c) => c.finalized).sort((x, y) => x.id - y.id).map((c) => ({ id: c.id, key: c.key, version: c.version, size: c.size, createdAt: c.createdAt })),

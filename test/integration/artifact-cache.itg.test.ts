@@ -1,7 +1,14 @@
 // destination: artifact and cache, through the bundled action with the real @actions/artifact and @actions/cache
 // clients against a local stand-in of GitHub's results service and REST API, with Azurite for the blobs.
-import { readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+// @ts-expect-error unzip-stream (a dependency of @actions/artifact) has no types
+import unzip from 'unzip-stream';
+import { keygen } from '../../src/keygen.js';
 import archiver from 'archiver';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Manifest } from '../../src/archive/manifest.js';
@@ -34,8 +41,29 @@ function zip(files: Record<string, Buffer | string>): Promise<Buffer> {
   });
 }
 
+// These tests are about the transport: plaintext is allowed (the encryption tests below and encryption.itg.test.ts
+// show what happens without allow-unencrypted).
 function inRun(env: Record<string, string>, inputs: Record<string, string>, extra: Record<string, string> = {}) {
-  return runAction({ 'database-url': db.url, 'github-token': env.GITHUB_TOKEN!, 'backup-dir': path.join(env.GITHUB_WORKSPACE!, 'backups'), ...inputs }, { env: { ...env, ...extra }, cwd: env.GITHUB_WORKSPACE! });
+  return runAction({ 'database-url': db.url, 'github-token': env.GITHUB_TOKEN!, 'backup-dir': path.join(env.GITHUB_WORKSPACE!, 'backups'), 'allow-unencrypted': 'true', ...inputs }, { env: { ...env, ...extra }, cwd: env.GITHUB_WORKSPACE! });
+}
+
+/** The files inside a stored blob: an artifact's zip entries, or a cache tarball's files (tar finds the compression). */
+async function unpack(blob: { container: string; content: Buffer }): Promise<Buffer[]> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'pgvb-blob-'));
+  try {
+    if (blob.container === 'actions-results') {
+      await pipeline(Readable.from([blob.content]), unzip.Extract({ path: dir }));
+    } else {
+      writeFileSync(path.join(dir, 'blob'), blob.content);
+      mkdirSync(path.join(dir, 'x'));
+      execFileSync('tar', ['-xf', path.join(dir, 'blob'), '-C', path.join(dir, 'x')]);
+    }
+    return readdirSync(dir, { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile() && e.name !== 'blob')
+      .map((e) => readFileSync(path.join(e.parentPath, e.name)));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 describe('artifact', () => {
@@ -148,5 +176,55 @@ describe('cache', () => {
   });
 });
 
+describe('encryption', () => {
+  // A plain, uncompressed dump holds the value as it is: if it reached the uploaded bytes, it would be found.
+  const CANARY = 'CANARY-7f3a9c-do-not-leak';
+  let secretDb: { name: string; url: string };
+  beforeAll(async () => {
+    secretDb = await createDatabase('canary', async (c) => {
+      await c.query('CREATE EXTENSION vector');
+      await c.query('CREATE TABLE notes (id int PRIMARY KEY, body text, embedding vector(3))');
+      await c.query(`INSERT INTO notes SELECT g, CASE WHEN g = 7 THEN $1 ELSE 'note ' || g END, '[1,2,3]' FROM generate_series(1, 50) g`, [CANARY]);
+    });
+  });
+  afterAll(async () => {
+    await dropDatabase(secretDb.name);
+  });
 
+  async function newBlobs(before: Set<string>): Promise<Array<{ container: string; name: string; content: Buffer }>> {
+    return (await gh.blobs()).filter((b) => !before.has(`${b.container}/${b.name}`));
+  }
+
+  test('a canary value reaches the uploaded artifact and cache bytes when unencrypted, and never when encrypted', async () => {
+    const inputs = { 'database-url': secretDb.url, destination: 'artifact,cache', format: 'plain', compression: 'none', verify: 'quick' };
+    const seen = new Set((await gh.blobs()).map((b) => `${b.container}/${b.name}`));
+
+    // Control: with allow-unencrypted the canary is in what was uploaded (so the check below can fail).
+    const plain = await inRun(gh.newRun(), inputs);
+    expect(plain.code, plain.stdout).toBe(0);
+    const plainBlobs = await newBlobs(seen);
+    expect(new Set(plainBlobs.map((b) => b.container))).toEqual(new Set(['actions-results', 'actions-cache']));
+    for (const container of ['actions-results', 'actions-cache']) {
+      const files = (await Promise.all(plainBlobs.filter((b) => b.container === container).map(unpack))).flat();
+      expect(files.some((f) => f.includes(CANARY)), container).toBe(true);
+    }
+    for (const b of plainBlobs) seen.add(`${b.container}/${b.name}`);
+
+    const k = await keygen();
+    const enc = await inRun(gh.newRun(), { ...inputs, 'allow-unencrypted': 'false', 'encryption-recipients': k.recipient });
+    expect(enc.code, enc.stdout).toBe(0);
+    expect(enc.stdout).not.toMatch(/stored unencrypted/);
+    const encBlobs = await newBlobs(seen);
+    expect(new Set(encBlobs.map((b) => b.container))).toEqual(new Set(['actions-results', 'actions-cache']));
+    for (const b of encBlobs) {
+      expect(b.content.includes(CANARY), b.name).toBe(false);
+      for (const f of await unpack(b)) expect(f.includes(CANARY), b.name).toBe(false);
+    }
+    // What was uploaded is the encrypted archive: a later run restores it with the identity.
+    const t = await inRun(gh.newRun(), { mode: 'test-restore', 'database-url': secretDb.url, destination: 'cache', backup: 'latest', 'decryption-identity': k.file });
+    expect(t.code, t.stdout).toBe(0);
+    expect(t.outputs['backup-name']).toBe(enc.outputs['backup-name']);
+    expect(t.outputs.mismatches).toBe('0');
+  }, 180_000);
+});
 

@@ -167,8 +167,8 @@ test('list shows the database\'s backups with name, created, size, format and ve
   expect(l.code).toBe(0);
   expect(l.outputs['backup-name']).toBe(b.outputs['backup-name']);
   expect(l.summary).toContain(a.outputs['backup-name']);
-  expect(l.summary).toMatch(/plain\/gzip \| yes \(quick\)/);
-  expect(l.summary).toMatch(/custom\/gzip \| not yet/);
+  expect(l.summary).toMatch(/plain\/zstd \| yes \(quick\)/);
+  expect(l.summary).toMatch(/custom\/zstd \| not yet/);
   // The CLI shows the same, and only this database's backups.
   const other = await createDatabase('bk_other', { documents: 5, dimensions: 4 });
   made.push(other.name);
@@ -191,7 +191,8 @@ test('the old kit\'s CLI habits: PG* environment, DB_NAME, BACKUP_DIR, .env, --r
   });
   expect(r.code, r.stderr).toBe(0);
   const files = readdirSync(path.join(cwd, 'from-dotenv'));
-  expect(files.some((f) => f.startsWith(source.name) && f.endsWith('.dump'))).toBe(true);
+  // The default: custom format, zstd (streamed, .dump.zst, with pg_dump 15; pg_dump's own, .dump, from 16).
+  expect(files.some((f) => f.startsWith(source.name) && /\.dump(\.zst)?$/.test(f))).toBe(true);
   expect(r.stderr).toContain('Retention in local (3 days');
   expect(spawnSync(process.execPath, [path.resolve('dist/cli/index.js'), 'backup', '--help']).stdout.toString()).toContain('--retention-days (also --retention)');
 });

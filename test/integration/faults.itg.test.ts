@@ -195,11 +195,15 @@ describe('the password never leaks', () => {
 
   test('through a successful backup with step debug on', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'pgvb-secret-'));
-    const r = await runAction({ 'database-url': db.url, 'backup-dir': dir, verify: 'full' }, { env: { ACTIONS_STEP_DEBUG: 'true', RUNNER_DEBUG: '1' }, watchArgv: true });
+    const metrics = path.join(dir, 'backup.prom');
+    const r = await runAction({ 'database-url': db.url, 'backup-dir': dir, verify: 'full', 'metrics-file': metrics }, { env: { ACTIONS_STEP_DEBUG: 'true', RUNNER_DEBUG: '1' }, watchArgv: true });
     expect(r.code, r.stdout).toBe(0);
     expect(r.argvSeen.some((a) => a.includes('pg_dump'))).toBe(true);
     const manifest = readFileSync(r.outputs['manifest-path']!, 'utf8');
-    expectNoLeak(r, [manifest]);
+    // The metrics (labels included) and every file name in backup-dir (the object names uploads use).
+    const prom = readFileSync(metrics, 'utf8');
+    expect(prom).toMatch(/_success\{[^}]*database="/);
+    expectNoLeak(r, [manifest, prom, readdirSync(dir).join('\n')]);
     // The runner is told to mask it.
     if (password()) expect(r.stdout).toContain('::add-mask::');
   });

@@ -40,8 +40,9 @@ async function object(key: string): Promise<Buffer> {
   return Buffer.from(await r.Body!.transformToByteArray());
 }
 
+// gzip: pg_dump's own compression keeps the object names `<name>.dump` whatever pg_dump's version.
 function run(inputs: Record<string, string>, env: Record<string, string> = {}) {
-  return runAction({ 'database-url': db.url, ...s3.inputs, ...inputs }, { env: { ...s3.env, ...env } });
+  return runAction({ 'database-url': db.url, compression: 'gzip', ...s3.inputs, ...inputs }, { env: { ...s3.env, ...env } });
 }
 
 describe('upload', () => {

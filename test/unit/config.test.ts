@@ -11,14 +11,17 @@ function getter(inputs: Partial<Record<InputName, string>>): InputGetter {
   return (name) => inputs[name];
 }
 
+// (These tests are about other inputs: the default destination, artifact, then takes plaintext.)
 function build(inputs: Partial<Record<InputName, string>>, env: NodeJS.ProcessEnv = {}) {
-  return buildConfig(getter({ 'database-url': URL, ...inputs }), env);
+  return buildConfig(getter({ 'database-url': URL, 'allow-unencrypted': 'true', ...inputs }), env);
 }
+
+const RECIPIENT = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p';
 
 describe('buildConfig', () => {
   test('defaults', () => {
     const env = { PATH: '/bin' };
-    const c = buildConfig(getter({ 'database-url': URL }), env);
+    const c = buildConfig(getter({ 'database-url': URL, 'encryption-recipients': RECIPIENT }), env);
     expect(c).toEqual({
       mode: 'backup',
       source: { host: 'db.example.com', port: 5433, user: 'alice', password: 'p@ss:/w%rd ü', database: 'vectors', params: { sslmode: 'require' } },
@@ -27,7 +30,7 @@ describe('buildConfig', () => {
       destination: ['artifact'],
       backupDir: path.resolve('backups/postgres'),
       format: 'custom',
-      compression: { method: 'gzip' },
+      compression: { method: 'zstd' },
       verify: 'full',
       backup: 'latest',
       all: false,
@@ -39,12 +42,16 @@ describe('buildConfig', () => {
       progressSeconds: 10,
       env,
       s3: { forcePathStyle: false, checksums: 'when-required' },
+      sftp: {},
       metricsPrefix: 'pgvector_backup',
       metricsFile: path.resolve('metrics/backup.prom'),
       secrets: [URL, 'p@ss:/w%rd ü'],
       warnings: [],
       target: c.source,
       strategy: 'swap',
+      encryption: { method: 'age', recipients: [RECIPIENT], gpgPublicKeys: [] },
+      decryption: { identities: [], gpgPrivateKeys: [] },
+      allowUnencrypted: false,
     });
     expect('testRestoreUrl' in c).toBe(false);
     expect('pgBinDir' in c).toBe(false);
@@ -87,8 +94,11 @@ describe('buildConfig', () => {
       databaseNamed: true,
       destination: ['local', 's3://my-bucket/nightly'],
       s3: { forcePathStyle: true, checksums: 'when-supported', endpoint: 'https://minio.example.com:9000', region: 'eu-west-1', partSize: 16 * 1024 * 1024 },
+      sftp: {},
       metricsFile: '/var/lib/node_exporter/backup.prom',
       metricsPrefix: 'rag_backup',
+      decryption: { identities: [], gpgPrivateKeys: [] },
+      allowUnencrypted: true,
       warnings: [],
       target: undefined,
       strategy: 'swap',
@@ -122,7 +132,7 @@ describe('buildConfig', () => {
 
   test('an empty input is the same as an absent one', () => {
     const c = build({ 'compression-level': '  ', jobs: '', 'pg-bin-dir': '' });
-    expect(c.compression).toEqual({ method: 'gzip' });
+    expect(c.compression).toEqual({ method: 'zstd' });
     expect(c.jobs).toBe(Math.max(1, os.availableParallelism()));
     expect(c.pgBinDir).toBeUndefined();
   });
@@ -143,9 +153,9 @@ describe('buildConfig', () => {
     { name: 'lock-wait-timeout unit', inputs: { 'lock-wait-timeout': '5 minutes' }, message: 'Input lock-wait-timeout must be a duration such as 500ms, 60s, 5min or 1h; got "5 minutes"' },
     { name: 'lock-wait-timeout negative', inputs: { 'lock-wait-timeout': '-1s' }, message: 'Input lock-wait-timeout must be a duration such as 500ms, 60s, 5min or 1h; got "-1s"' },
     { name: 'compression-level with none', inputs: { compression: 'none', 'compression-level': '5' }, message: 'Input compression-level needs compression gzip or zstd' },
-    { name: 'gzip level 10', inputs: { 'compression-level': '10' }, message: 'Input compression-level must be a whole number from 1 to 9; got "10"' },
+    { name: 'gzip level 10', inputs: { compression: 'gzip', 'compression-level': '10' }, message: 'Input compression-level must be a whole number from 1 to 9; got "10"' },
     { name: 'zstd level 20', inputs: { compression: 'zstd', 'compression-level': '20' }, message: 'Input compression-level must be a whole number from 1 to 19; got "20"' },
-    { name: 'level 0', inputs: { 'compression-level': '0' }, message: 'Input compression-level must be a whole number from 1 to 9; got "0"' },
+    { name: 'level 0', inputs: { 'compression-level': '0' }, message: 'Input compression-level must be a whole number from 1 to 19; got "0"' },
     { name: 'all', inputs: { all: 'maybe' }, message: 'Input all must be true or false; got "maybe"' },
     { name: 'dry-run', inputs: { 'dry-run': 'nope' }, message: 'Input dry-run must be true or false; got "nope"' },
     { name: 'create-roles', inputs: { 'create-roles': '2' }, message: 'Input create-roles must be true or false; got "2"' },
@@ -190,11 +200,11 @@ describe('buildConfig', () => {
 
   test('without database-url the PG* environment is the source; databaseNamed follows PGDATABASE', () => {
     const env = { PGHOST: 'envhost', PGUSER: 'envuser', PGPASSWORD: 'envpass', PGDATABASE: 'envdb' };
-    const c = buildConfig(getter({}), env);
+    const c = buildConfig(getter({ destination: 'local' }), env);
     expect(c.source).toEqual({ host: 'envhost', port: 5432, user: 'envuser', password: 'envpass', database: 'envdb', params: {} });
     expect(c.databaseNamed).toBe(true);
     expect(c.secrets).toEqual(['envpass']);
-    const unnamed = buildConfig(getter({}), { PGHOST: 'h', PGUSER: 'u' });
+    const unnamed = buildConfig(getter({ destination: 'local' }), { PGHOST: 'h', PGUSER: 'u' });
     expect(unnamed.databaseNamed).toBe(false);
     expect(unnamed.source.database).toBe('u');
     expect(unnamed.secrets).toEqual([]);
@@ -209,3 +219,36 @@ describe('buildConfig', () => {
     expect(build({ 'backup-dir': 'rel/dir' }).backupDir).toBe(path.resolve('rel/dir'));
   });
 });
+
+describe('encryption inputs', () => {
+  const IDENTITY = 'AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX';
+
+  test('the action\'s defaults (artifact, no key) are refused before anything runs, naming the fix', () => {
+    const run = () => buildConfig(getter({ 'database-url': URL }), {});
+    expect(run).toThrow(ConfigurationError);
+    expect(run).toThrow(/Refusing to store an unencrypted dump in artifact: anyone with read access/);
+    expect(run).toThrow(/keygen/);
+    // Reading modes and local/s3 destinations are not affected.
+    expect(buildConfig(getter({ 'database-url': URL, mode: 'test-restore' }), {}).encryption).toBeUndefined();
+    expect(buildConfig(getter({ 'database-url': URL, destination: 'local,s3://bucket/p' }), {}).encryption).toBeUndefined();
+    expect(buildConfig(getter({ 'database-url': URL, destination: 'cache', 'allow-unencrypted': 'true' }), {}).allowUnencrypted).toBe(true);
+    expect(() => buildConfig(getter({ 'database-url': URL, destination: 'local,cache' }), {})).toThrow(/unencrypted dump in cache/);
+  });
+
+  test('recipients, passphrase and gpg are exclusive; secret inputs are masked line by line', () => {
+    expect(() => build({ 'encryption-recipients': RECIPIENT, 'encryption-passphrase': 'x'.repeat(12) })).toThrow(/not both/);
+    expect(() => build({ 'encryption-recipients': RECIPIENT, 'encryption-gpg-public-key': '-----BEGIN PGP PUBLIC KEY BLOCK-----\nx\n-----END PGP PUBLIC KEY BLOCK-----' })).toThrow(/Choose one encryption/);
+    const p = build({ 'encryption-passphrase': 'correct horse battery', 'decryption-identity': `# created: today\n${IDENTITY}\n` });
+    expect(p.encryption).toEqual({ method: 'age', recipients: [], passphrase: 'correct horse battery', gpgPublicKeys: [] });
+    expect(p.decryption).toEqual({ identities: [IDENTITY], gpgPrivateKeys: [], passphrase: 'correct horse battery' });
+    expect(p.secrets).toEqual(expect.arrayContaining(['correct horse battery', IDENTITY]));
+    expect(() => build({ 'encryption-recipients': IDENTITY })).toThrow(/holds a private key/);
+    expect(() => build({ 'decryption-identity': 'not a key' })).toThrow(/must hold age identities/);
+  });
+
+  test('backup names with .. are refused; paths are not names', () => {
+    expect(() => build({ mode: 'verify', backup: 'db_2026..x' })).toThrow(/not a valid backup name/);
+    expect(build({ mode: 'verify', backup: '../elsewhere/db_20260101_000000.json' }).backup).toBe('../elsewhere/db_20260101_000000.json');
+  });
+});
+

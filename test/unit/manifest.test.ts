@@ -86,7 +86,7 @@ function problemsOf(text: string): string {
 describe('parseManifest', () => {
   test('a valid minimal manifest is accepted and the optional fields get defaults', () => {
     const m: Manifest = parseManifest(JSON.stringify(minimal()), '/backups/x.json');
-    expect(m).toEqual({ ...minimal(), knn: null, verification: null, roles: [], largeObjects: 0 });
+    expect(m).toEqual({ ...minimal(), knn: null, verification: null, roles: [], largeObjects: 0, encryption: null });
   });
 
   test('present optional fields are kept', () => {
