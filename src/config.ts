@@ -283,6 +283,9 @@ function readEncryption(config: Config, optional: (name: InputName) => string | 
   if (config.encryption?.method === 'age' && config.encryption.recipients.length === 0 && passphrase === undefined) {
     throw new ConfigurationError('Input encryption-recipients names no recipient', { code: 'config-encryption' });
   }
+  if (config.encryption?.passphrase !== undefined && config.format === 'directory') {
+    config.warnings.push('encryption-passphrase with format directory runs scrypt once per file of the archive (about a second each, for the backup and again for every verification and restore): encryption-recipients costs nothing per file');
+  }
   const d: DecryptionSettings = { identities: identity ? parseIdentities(identity) : [], gpgPrivateKeys: gpgPrivate ? splitArmored(gpgPrivate, 'PRIVATE', 'decryption-gpg-private-key') : [] };
   if (passphrase !== undefined) d.passphrase = passphrase;
   if (gpgPassphrase !== undefined) d.gpgPassphrase = gpgPassphrase;
