@@ -1,7 +1,7 @@
 // Bundles the action (dist/index.js) and the CLI (dist/cli/index.js) with ncc, and regenerates action.yml.
 // ncc type-checks src/ with tsconfig.json; the tests have their own test/tsconfig.json.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 
 const ncc = 'node_modules/@vercel/ncc/dist/ncc/cli.js';
 // ssh2's optional native addons (cpu-features, its sshcrypto binding) are built by install scripts for whichever
@@ -28,11 +28,14 @@ for (const [entry, out] of [
   ['src/post.ts', `${staging}/post`],
 ]) {
   execFileSync(process.execPath, [ncc, 'build', entry, '-o', out, '--license', 'licenses.txt', '--quiet', '--target', 'es2023', ...SSH2_NATIVE], { stdio: 'inherit' });
-  const file = `${out}/index.js`;
-  const code = readFileSync(file, 'utf8');
-  if (/^(?:var|let|const) __dirname\b/m.test(code)) throw new Error(`${file} declares __dirname itself: drop ESM_DIRNAME from scripts/build.mjs`);
-  const shebang = code.startsWith('#!') ? code.slice(0, code.indexOf('\n') + 1) : '';
-  writeFileSync(file, shebang + ESM_DIRNAME + code.slice(shebang.length));
+  // index.js and the chunks ncc splits off for dynamic imports (storage clients that load on first use).
+  for (const name of readdirSync(out).filter((f) => f.endsWith('.js'))) {
+    const file = `${out}/${name}`;
+    const code = readFileSync(file, 'utf8');
+    if (/^(?:var|let|const) __dirname\b/m.test(code)) throw new Error(`${file} declares __dirname itself: drop ESM_DIRNAME from scripts/build.mjs`);
+    const shebang = code.startsWith('#!') ? code.slice(0, code.indexOf('\n') + 1) : '';
+    writeFileSync(file, shebang + ESM_DIRNAME + code.slice(shebang.length));
+  }
 }
 chmodSync(`${staging}/cli/index.js`, 0o755);
 const old = `.dist-old-${process.pid}`;

@@ -9,7 +9,7 @@ import { INPUTS, MODES, type InputName, type Mode } from './inputs.js';
 import { resolveConnection, type ConnInfo } from './postgres/connection.js';
 import type { RetentionPolicy } from './retention.js';
 import type { PushOptions } from './metrics/metrics.js';
-import { parseS3Destination, type S3Options } from './storage/s3.js';
+import { parseS3Destination, type S3Options } from './storage/s3-location.js';
 import { parseSftpDestination, sftpSettings, type SftpOptions } from './storage/sftp.js';
 import { progressSecondsFrom } from './progress.js';
 import { parseIdentities, parseRecipients, splitArmored, type DecryptionSettings, type EncryptionSettings } from './archive/crypto.js';

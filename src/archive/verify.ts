@@ -10,7 +10,7 @@ import { BackupError, type ErrorCode } from '../errors.js';
 import { describeExit, lastLines, spawnCommand, Tail, waitForExit } from '../exec.js';
 import { toolCommand, type PgTools } from '../postgres/tools.js';
 import type { Manifest } from './manifest.js';
-import { decompressor, formatBytes, hashDirectory, Meter } from './pipeline.js';
+import { decompressor, formatBytes, hashDirectory, hashFile, Meter, zstdProgram } from './pipeline.js';
 import { NO_DECRYPTION, type DecryptionSettings } from './crypto.js';
 import { storedDigest, withPlaintext } from './encrypted.js';
 
@@ -153,45 +153,58 @@ async function quickVerifyPlain(manifest: Manifest, archivePath: string, tools: 
   } else {
     if (!st.isFile()) fail(name, 'archive is a file', 'verify-checksum');
     if (st.size !== manifest.archive.size) fail(name, `size (${st.size} bytes, manifest says ${manifest.archive.size})`, 'verify-checksum');
-    const stored = new Meter(true);
-    const stages: Array<Readable | Duplex | Writable> = [createReadStream(archivePath, { highWaterMark: 1 << 20 }), stored];
-    const dec = manifest.compression.applied === 'stream' ? decompressor(manifest.compression.method) : undefined;
-    const plain = new Meter(false);
-    if (dec) stages.push(dec);
-    stages.push(plain);
-    const scanner = manifest.format === 'plain' ? new PlainScanner() : undefined;
-    const magic = new PassThrough();
-    let first = Buffer.alloc(0);
-    if (scanner) stages.push(scanner);
-    else {
-      magic.on('data', (d: Buffer) => {
-        if (first.length < 5) first = Buffer.concat([first, d.subarray(0, 5)]);
-      });
-      stages.push(magic, new Writable({ write: (_c, _e, cb) => cb() }));
-    }
-    try {
-      await (pipeline as (...s: unknown[]) => Promise<void>)(...stages);
-    } catch (err) {
-      fail(name, `decompression (${(err as Error).message})`, 'verify-decompression');
-    }
-    if (stored.digest() !== manifest.archive.sha256) fail(name, 'sha256 (the archive differs from what was written)', 'verify-checksum');
-    checks.push(`size ${formatBytes(st.size)} and sha256 match the manifest`);
-    if (dec) {
-      if (plain.bytes !== manifest.archive.dumpBytes) fail(name, `decompression (${plain.bytes} bytes, pg_dump wrote ${manifest.archive.dumpBytes})`, 'verify-decompression');
-      checks.push(`decompresses to ${formatBytes(plain.bytes)}, the size pg_dump wrote`);
-    }
-    if (scanner) {
-      if (!scanner.head.startsWith('--\n' + PLAIN_HEADER) && !scanner.head.includes(PLAIN_HEADER)) fail(name, 'plain dump header', 'verify-structure');
-      if (!scanner.tail.includes(PLAIN_FOOTER)) fail(name, 'plain dump footer (the dump is truncated)', 'verify-structure');
-      const missing = manifest.tables
-        .filter((t) => t.hasData && t.kind !== 'materialized view')
-        .filter((t) => !scanner.copies.has(`${t.schema}.${t.name}`))
-        .map((t) => `${t.schema}.${t.name}`);
-      const missingMv = manifest.tables.filter((t) => t.hasData && t.kind === 'materialized view' && !scanner.refreshes.has(`${t.schema}.${t.name}`));
-      if (missing.length || missingMv.length) fail(name, `structure (no data for ${[...missing, ...missingMv.map((t) => `${t.schema}.${t.name}`)].slice(0, 5).join(', ')})`, 'verify-structure');
-      checks.push(`plain dump header and completion footer present; COPY for all ${manifest.tables.filter((t) => t.hasData).length} tables with data`);
-    } else if (first.subarray(0, 5).toString('latin1') !== 'PGDMP') {
-      fail(name, 'archive header (not a pg_dump custom archive)', 'verify-structure');
+    const program = manifest.format === 'custom' && manifest.compression.applied === 'stream' && manifest.compression.method === 'zstd' ? zstdProgram() : undefined;
+    if (program) {
+      // The zstd program tests the stream natively (every block, the content checksum, the decompressed size) on
+      // one core while the checksum runs here on the other; the archive's first bytes are checked on their way
+      // into pg_restore --list below. About 4x faster than decompressing through this process (issue 8).
+      const [h, tested] = await Promise.all([hashFile(archivePath), zstdTest(program, archivePath)]);
+      if (h.sha256 !== manifest.archive.sha256) fail(name, 'sha256 (the archive differs from what was written)', 'verify-checksum');
+      checks.push(`size ${formatBytes(st.size)} and sha256 match the manifest`);
+      if (!tested.ok) fail(name, `decompression (${tested.error})`, 'verify-decompression');
+      if (tested.bytes !== undefined && tested.bytes !== manifest.archive.dumpBytes) fail(name, `decompression (${tested.bytes} bytes, pg_dump wrote ${manifest.archive.dumpBytes})`, 'verify-decompression');
+      checks.push(tested.bytes !== undefined ? `decompresses to ${formatBytes(tested.bytes)}, the size pg_dump wrote` : 'decompresses completely (zstd test)');
+    } else {
+      const stored = new Meter(true);
+      const stages: Array<Readable | Duplex | Writable> = [createReadStream(archivePath, { highWaterMark: 1 << 20 }), stored];
+      const dec = manifest.compression.applied === 'stream' ? decompressor(manifest.compression.method) : undefined;
+      const plain = new Meter(false);
+      if (dec) stages.push(dec);
+      stages.push(plain);
+      const scanner = manifest.format === 'plain' ? new PlainScanner() : undefined;
+      const magic = new PassThrough();
+      let first = Buffer.alloc(0);
+      if (scanner) stages.push(scanner);
+      else {
+        magic.on('data', (d: Buffer) => {
+          if (first.length < 5) first = Buffer.concat([first, d.subarray(0, 5)]);
+        });
+        stages.push(magic, new Writable({ write: (_c, _e, cb) => cb() }));
+      }
+      try {
+        await (pipeline as (...s: unknown[]) => Promise<void>)(...stages);
+      } catch (err) {
+        fail(name, `decompression (${(err as Error).message})`, 'verify-decompression');
+      }
+      if (stored.digest() !== manifest.archive.sha256) fail(name, 'sha256 (the archive differs from what was written)', 'verify-checksum');
+      checks.push(`size ${formatBytes(st.size)} and sha256 match the manifest`);
+      if (dec) {
+        if (plain.bytes !== manifest.archive.dumpBytes) fail(name, `decompression (${plain.bytes} bytes, pg_dump wrote ${manifest.archive.dumpBytes})`, 'verify-decompression');
+        checks.push(`decompresses to ${formatBytes(plain.bytes)}, the size pg_dump wrote`);
+      }
+      if (scanner) {
+        if (!scanner.head.startsWith('--\n' + PLAIN_HEADER) && !scanner.head.includes(PLAIN_HEADER)) fail(name, 'plain dump header', 'verify-structure');
+        if (!scanner.tail.includes(PLAIN_FOOTER)) fail(name, 'plain dump footer (the dump is truncated)', 'verify-structure');
+        const missing = manifest.tables
+          .filter((t) => t.hasData && t.kind !== 'materialized view')
+          .filter((t) => !scanner.copies.has(`${t.schema}.${t.name}`))
+          .map((t) => `${t.schema}.${t.name}`);
+        const missingMv = manifest.tables.filter((t) => t.hasData && t.kind === 'materialized view' && !scanner.refreshes.has(`${t.schema}.${t.name}`));
+        if (missing.length || missingMv.length) fail(name, `structure (no data for ${[...missing, ...missingMv.map((t) => `${t.schema}.${t.name}`)].slice(0, 5).join(', ')})`, 'verify-structure');
+        checks.push(`plain dump header and completion footer present; COPY for all ${manifest.tables.filter((t) => t.hasData).length} tables with data`);
+      } else if (first.subarray(0, 5).toString('latin1') !== 'PGDMP') {
+        fail(name, 'archive header (not a pg_dump custom archive)', 'verify-structure');
+      }
     }
   }
 
@@ -225,6 +238,29 @@ function tocHas(toc: string, entry: string, schema: string, name: string): boole
   });
 }
 
+/**
+ * `zstd -t -vv`: decompresses without writing anything, checking every block and the content checksum; its last
+ * line names the decompressed size ("<file>: 2025015465 bytes"), or undefined if this zstd prints it otherwise.
+ */
+export async function zstdTest(program: string, file: string): Promise<{ ok: true; bytes?: number } | { ok: false; error: string }> {
+  const child = spawnCommand({ file: program, args: ['-t', '-vv', '--no-progress', file] }, ['ignore', 'ignore', 'pipe']);
+  const err = new Tail();
+  child.stderr!.on('data', (d: Buffer) => err.push(d));
+  let res: { code: number | null; signal: NodeJS.Signals | null };
+  try {
+    res = await waitForExit(child);
+  } catch (e) {
+    return { ok: false, error: `zstd could not be started: ${(e as Error).message}` };
+  }
+  const text = err.toString();
+  if (res.code !== 0 || res.signal) {
+    const line = text.split(/[\r\n]+/).map((l) => l.trim()).filter((l) => l && !l.startsWith('***')).pop() ?? describeExit('zstd -t', res.code, res.signal);
+    return { ok: false, error: line.replace(/^zstd: /, '').replace(`${file}: `, '') };
+  }
+  const m = /: (\d+) bytes\s*$/.exec(text.trimEnd() + ' ');
+  return m ? { ok: true, bytes: Number(m[1]) } : { ok: true };
+}
+
 /** pg_restore --list of the archive (decompressing a stream-compressed one into pg_restore's stdin). */
 async function restoreList(manifest: Manifest, archivePath: string, tools: PgTools): Promise<string> {
   const streamed = manifest.compression.applied === 'stream';
@@ -237,13 +273,22 @@ async function restoreList(manifest: Manifest, archivePath: string, tools: PgToo
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => err.push(d));
   const exited = waitForExit(child);
+  let head = Buffer.alloc(0);
   if (streamed) {
     const dec = decompressor(manifest.compression.method)!;
+    // The first bytes on their way in: a custom archive starts with PGDMP.
+    const tap = new PassThrough();
+    tap.on('data', (d: Buffer) => {
+      if (head.length < 5) head = Buffer.concat([head, d.subarray(0, 5)]);
+    });
     // pg_restore --list stops reading after the table of contents: a closed pipe then is expected.
     child.stdin!.on('error', () => undefined);
-    await pipeline(createReadStream(archivePath), dec, child.stdin!).catch(() => undefined);
+    await pipeline(createReadStream(archivePath), dec, tap, child.stdin!).catch(() => undefined);
   }
   const { code, signal } = await exited;
+  if (streamed && manifest.format === 'custom' && head.subarray(0, 5).toString('latin1') !== 'PGDMP') {
+    throw new BackupError(`Backup ${manifest.name} failed the archive header (not a pg_dump custom archive) check`, 'The backup is damaged or incomplete; use another backup and run a new one', { code: 'verify-structure' });
+  }
   if (code !== 0) {
     throw new BackupError(`Backup ${manifest.name} failed the structure check: ${describeExit('pg_restore --list', code, signal)}: ${lastLines(err.toString())}`, 'The archive is damaged; use another backup and run a new one', { code: 'verify-structure' });
   }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { compareInventory, type Comparison } from '../archive/compare.js';
 import type { Manifest } from '../archive/manifest.js';
-import { decompressor, Meter, withProgress } from '../archive/pipeline.js';
+import { decompressor, Meter, withProgress, zstdProgram } from '../archive/pipeline.js';
 import { byteProgress, fileReadPosition } from '../progress.js';
 import { NO_DECRYPTION, type DecryptionSettings } from '../archive/crypto.js';
 import { withPlaintext } from '../archive/encrypted.js';
@@ -103,9 +103,18 @@ export async function restoreArchive(
       // pg_restore needs a seekable file for sections and parallel jobs: decompress to a private temp file.
       tmpDir = await fs.mkdtemp(path.join(os.tmpdir(), 'pgvb-restore-'));
       input = path.join(tmpDir, 'archive.dump');
-      const read = new Meter(false);
-      const total = (await fs.stat(archivePath)).size;
-      await withProgress(logger, opts.progressSeconds, byteProgress('decompress', () => read.bytes, { total, verb: 'read' }), pipeline(createReadStream(archivePath), read, decompressor(manifest.compression.method)!, createWriteStream(input, { mode: 0o600 })));
+      const program = manifest.compression.method === 'zstd' ? zstdProgram() : undefined;
+      if (program) {
+        // Native zstd straight into the file: no pass of the plaintext through this process (issue 8).
+        const res = await withProgress(logger, opts.progressSeconds, archiveProgress('decompress', archivePath), run({ file: program, args: ['-d', '-q', '-f', '--no-progress', '-o', input, archivePath] }));
+        if (res.code !== 0 || res.signal) {
+          throw new BackupError(`Decompressing ${manifest.name} failed: ${describeExit('zstd -d', res.code, res.signal)}: ${lastLines(res.stderr)}`, 'The archive is damaged or the disk is full; run verify, and check free space in the temporary directory', { code: 'restore-archive-damaged' });
+        }
+      } else {
+        const read = new Meter(false);
+        const total = (await fs.stat(archivePath)).size;
+        await withProgress(logger, opts.progressSeconds, byteProgress('decompress', () => read.bytes, { total, verb: 'read' }), pipeline(createReadStream(archivePath), read, decompressor(manifest.compression.method)!, createWriteStream(input, { mode: 0o600 })));
+      }
       if (target.tools.kind === 'docker') await fs.chmod(tmpDir, 0o755);
     }
     if (opts.singleTransaction) {

@@ -17,43 +17,17 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { namePrefix, parseManifest } from '../archive/manifest.js';
-import { BackupError, ConfigurationError, type ErrorCode } from '../errors.js';
+import { BackupError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { Meter } from '../archive/pipeline.js';
 import { byteProgress, progressSecondsFrom, withProgress } from '../progress.js';
 import { checkDownload, type LocalBackup } from './local.js';
 import { isGoodManifest, type Orphan, type PutResult, type Storage, type StoredBackup } from './storage.js';
 
-export interface S3Options {
-  endpoint?: string;
-  region?: string;
-  forcePathStyle: boolean;
-  /** 'when-required' (default) suits most S3-compatible services; 'when-supported' is the SDK's default. */
-  checksums: 'when-required' | 'when-supported';
-  /** Multipart part size; undefined: chosen from the file size. */
-  partSize?: number;
-}
+export { choosePartSize, parseS3Destination, type S3Options } from './s3-location.js';
+import { choosePartSize, parseS3Destination, type S3Options } from './s3-location.js';
 
 const MiB = 1024 * 1024;
-const MAX_PARTS = 10_000;
-
-/** 8 MiB, or more so that the file fits in fewer than 10,000 parts (with a margin for growth). */
-export function choosePartSize(size: number, minimum = 8 * MiB): number {
-  const needed = Math.ceil(size / (MAX_PARTS * 0.9));
-  return Math.max(minimum, Math.ceil(needed / MiB) * MiB);
-}
-
-export function parseS3Destination(dest: string): { bucket: string; prefix: string } {
-  const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(dest);
-  if (!m || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(m[1]!)) {
-    throw new ConfigurationError(`Destination "${dest}" is not a valid S3 location; use s3://bucket/prefix`, { code: 'config-destination' });
-  }
-  const prefix = m[2]!.replace(/\/+$/, '');
-  if (prefix.split('/').some((p) => p === '..' || p === '.') || /[\0\n\r]/.test(prefix)) {
-    throw new ConfigurationError(`Destination "${dest}": the prefix must not contain . or .. segments or control characters`, { code: 'config-destination' });
-  }
-  return { bucket: m[1]!, prefix };
-}
 
 export class S3Storage implements Storage {
   private readonly client: S3Client;

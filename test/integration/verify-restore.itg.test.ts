@@ -154,6 +154,34 @@ describe('verify: damaged backups fail the right check', () => {
   });
 
   test.each([
+    ['the zstd program', {}],
+    ["Node's zlib", { PGVB_ZSTD: 'node' }],
+  ])('a cut custom/zstd stream whose manifest was rewritten to match fails the decompression check (%s)', async (_label, env) => {
+    const c = copyOf('customZstd');
+    const packed = readFileSync(c.archive);
+    writeFileSync(c.archive, packed.subarray(0, Math.floor(packed.length * 0.8)));
+    editManifest(c.manifest, (m) => {
+      m.archive.size = statSync(c.archive).size;
+      m.archive.sha256 = sha256(c.archive);
+    });
+    const r = await runAction({ mode: 'verify', backup: c.manifest }, { env });
+    expect(r.code).not.toBe(0);
+    expect(errorLine(r)).toMatch(new RegExp(`Backup ${backups.customZstd!.name} failed the decompression \\(`));
+    expect(r.outputs.verified).toBe('false');
+  });
+
+  test('a custom/zstd stream of another size than pg_dump wrote fails, and the Node fallback verifies a good one', async () => {
+    const c = copyOf('customZstd');
+    editManifest(c.manifest, (m) => (m.archive.dumpBytes += 1));
+    const r = await runAction({ mode: 'verify', backup: c.manifest });
+    expect(errorLine(r)).toMatch(/failed the decompression \(\d+ bytes, pg_dump wrote \d+\) check/);
+    const good = copyOf('customZstd');
+    const n = await runAction({ mode: 'verify', backup: good.manifest }, { env: { PGVB_ZSTD: 'node' } });
+    expect(n.code, n.stdout).toBe(0);
+    expect(n.stdout).toMatch(/decompresses to .* the size pg_dump wrote/);
+  });
+
+  test.each([
     ['missing', (f: string) => rmSync(f), /Manifest .*\.json is missing/],
     ['empty', (f: string) => writeFileSync(f, ''), /Manifest .*\.json is empty/],
     ['invalid JSON', (f: string) => writeFileSync(f, '{"tool": '), /Manifest .*\.json is not valid JSON/],
