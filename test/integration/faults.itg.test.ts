@@ -143,6 +143,41 @@ describe('tool faults', () => {
     expectCleanFailure(r, /pg_dump exited with code 1: .*(terminat|connection).*run the backup again/i, dir);
     expect(readdirSync(dir)).toEqual([]);
   });
+
+  // zstd reads pg_dump's output directly (issue 8): its failures and its counts are checked like pg_dump's.
+  const hasZstd = spawnSync('zstd', ['--version']).status === 0;
+  test.runIf(hasZstd)('pg_dump and zstd killed mid-stream: pg_dump killed with zstd still fine, and zstd dying mid-stream', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'pgvb-zstdfail-'));
+    // A zstd that compresses the first 2 MB and then dies, as an OOM kill would.
+    const fake = path.join(dir, 'zstd-dies');
+    writeFileSync(fake, '#!/bin/sh\nhead -c 2000000 | zstd -q -c >/dev/null\necho "zstd: out of memory" >&2\nexit 137\n');
+    chmodSync(fake, 0o755);
+    const out = path.join(dir, 'backups');
+    const r = await runAction({ 'database-url': big.url, 'backup-dir': out, compression: 'zstd', verify: 'none' }, { env: { PGVB_ZSTD: fake } });
+    expectCleanFailure(r, /zstd exited with code 137 while compressing the dump: zstd: out of memory/, out);
+    expect(readdirSync(out).filter((f) => !f.startsWith('metrics'))).toEqual([]);
+    // No pg_dump left writing into a pipe nobody reads.
+    const left = spawnSync('pgrep', ['-f', `pg_dump.*--snapshot`]).stdout.toString().trim();
+    expect(left).toBe('');
+  });
+
+  test.runIf(hasZstd)("the manifest's dumped bytes are zstd's exact count, also from a zstd that does not print it", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'pgvb-zstdcount-'));
+    const quiet = path.join(dir, 'zstd-quiet');
+    // The real zstd with its report lines removed: the count must then come from decompressing the file.
+    writeFileSync(quiet, `#!/bin/bash\nset -o pipefail\n${spawnSync('sh', ['-c', 'command -v zstd']).stdout.toString().trim()} "$@" 2> >(grep -v ' B => ' >&2)\n`);
+    chmodSync(quiet, 0o755);
+    for (const env of [{}, { PGVB_ZSTD: quiet }]) {
+      const out = mkdtempSync(path.join(dir, 'b-'));
+      const r = await runAction({ 'database-url': db.url, 'backup-dir': out, compression: 'zstd', verify: 'quick' }, { env });
+      expect(r.code, r.stdout).toBe(0);
+      const m = JSON.parse(readFileSync(r.outputs['manifest-path']!, 'utf8')) as { archive: { dumpBytes: number; size: number } };
+      const plain = execFileSync('zstd', ['-dc', r.outputs['backup-path']!], { maxBuffer: 1 << 30 });
+      expect(m.archive.dumpBytes).toBe(plain.length);
+      expect(plain.subarray(0, 5).toString()).toBe('PGDMP');
+      expect(m.archive.size).toBe(statSync(r.outputs['backup-path']!).size);
+    }
+  });
 });
 
 describe('storage faults', () => {

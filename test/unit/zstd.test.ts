@@ -9,7 +9,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { afterEach, describe, expect, test } from 'vitest';
-import { compressor, decompressor, programStage, zstdProgram } from '../../src/archive/pipeline.js';
+import { compressor, decompressor, programStage, zstdCounts, zstdProgram } from '../../src/archive/pipeline.js';
 import { zstdTest } from '../../src/archive/verify.js';
 
 const hasZstd = spawnSync('zstd', ['--version']).status === 0;
@@ -133,3 +133,21 @@ async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
   while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
 }
 
+
+describe('zstd -vv counts', () => {
+  test.each([
+    ['/*stdin*\\            : 37.39%   (123456789 B => 46156719 B, /*stdout*\\) \n', { in: 123456789, out: 46156719 }],
+    ['*** Zstandard CLI\nDecompression will require 524288 B of memory\n/*stdin*\\            :750.00%   (     2 B =>     15 B, /*stdout*\\) \n/*stdin*\\ : Completed in 0.00 sec\n', { in: 2, out: 15 }],
+    ['/*stdin*\\ : 37.36%   (  1.89 GiB =>    706 MiB, /*stdout*\\)\n', undefined],
+    ['', undefined],
+  ])('%j', (text, expected) => {
+    expect(zstdCounts(text)).toEqual(expected);
+  });
+
+  test.runIf(hasZstd)('what this machine\'s zstd prints is understood', () => {
+    const input = sample(50);
+    const r = spawnSync('zstd', ['-1', '-vv', '-c', '--no-progress'], { input });
+    expect(r.status).toBe(0);
+    expect(zstdCounts(r.stderr.toString())).toEqual({ in: input.length, out: r.stdout.length });
+  });
+});
