@@ -164,6 +164,19 @@ async function quickVerifyPlain(manifest: Manifest, archivePath: string, tools: 
       if (!tested.ok) fail(name, `decompression (${tested.error})`, 'verify-decompression');
       if (tested.bytes !== undefined && tested.bytes !== manifest.archive.dumpBytes) fail(name, `decompression (${tested.bytes} bytes, pg_dump wrote ${manifest.archive.dumpBytes})`, 'verify-decompression');
       checks.push(tested.bytes !== undefined ? `decompresses to ${formatBytes(tested.bytes)}, the size pg_dump wrote` : 'decompresses completely (zstd test)');
+    } else if (manifest.compression.applied !== 'stream' && manifest.format === 'custom') {
+      // Nothing to decompress here (pg_dump compressed inside the archive, or not at all): checksum, then the header.
+      const h = await hashFile(archivePath);
+      if (h.sha256 !== manifest.archive.sha256) fail(name, 'sha256 (the archive differs from what was written)', 'verify-checksum');
+      checks.push(`size ${formatBytes(st.size)} and sha256 match the manifest`);
+      const fh = await fs.open(archivePath, 'r');
+      const head = Buffer.alloc(5);
+      try {
+        await fh.read(head, 0, 5, 0);
+      } finally {
+        await fh.close();
+      }
+      if (head.toString('latin1') !== 'PGDMP') fail(name, 'archive header (not a pg_dump custom archive)', 'verify-structure');
     } else {
       const stored = new Meter(true);
       const stages: Array<Readable | Duplex | Writable> = [createReadStream(archivePath, { highWaterMark: 1 << 20 }), stored];
