@@ -140,7 +140,10 @@ describe('age', () => {
     const target = await createDatabase('enc_target', { documents: 5, dimensions: 16 });
     try {
       const before = await tableCounts(target.url);
-      const dbsBefore = await sql<{ datname: string }>(db.url, 'SELECT datname FROM pg_database ORDER BY 1');
+      // Only the target's own names: other test files create and drop databases on the same server meanwhile.
+      const ours = `SELECT datname FROM pg_database WHERE datname LIKE $1 ORDER BY 1`;
+      const dbsBefore = await sql<{ datname: string }>(db.url, ours, [`${target.name}%`]);
+      expect(dbsBefore).toEqual([{ datname: target.name }]);
       const tmp2 = privateTmp();
       const r = await runAction(
         { mode: 'restore', backup: manifest.name, 'backup-dir': tdir, 'target-database-url': target.url, confirm: target.name, 'decryption-identity': key.file },
@@ -149,7 +152,7 @@ describe('age', () => {
       expect(r.code).not.toBe(0);
       expect(r.stdout).toMatch(/Decrypting backup .* failed/);
       expect(await tableCounts(target.url)).toEqual(before);
-      expect(await sql<{ datname: string }>(db.url, 'SELECT datname FROM pg_database ORDER BY 1')).toEqual(dbsBefore);
+      expect(await sql<{ datname: string }>(db.url, ours, [`${target.name}%`])).toEqual(dbsBefore);
       expect(readdirSync(tmp2)).toEqual([]);
     } finally {
       await dropDatabase(target.name);
