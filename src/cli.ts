@@ -21,7 +21,7 @@ import { keygenCommand } from './keygen.js';
 
 const COMMANDS: Record<Mode | 'demo', string> = {
   backup: 'Dump the database from one snapshot, write the manifest, verify, apply retention.',
-  verify: 'Check a backup (latest, a name or a path; --all for every one): checksum, decompression, structure.',
+  verify: 'Check a backup (latest, a name or a path; --all for every one): checksum and structure (test-restore decompresses and restores it).',
   'test-restore': 'Restore a backup into a throwaway database and compare it with its manifest.',
   restore: 'Restore a backup (latest, a name or a path) into the target database, safely (swap or one transaction).',
   list: "List this database's backups in backup-dir.",

@@ -69,7 +69,7 @@ export const INPUTS = [
   {
     name: 'verify',
     description:
-      'After a backup: none | quick (checksum, decompression and structure) | full (quick + a test restore compared with the manifest).',
+      'After a backup: none | quick (checksum and structure) | full (quick + a test restore compared with the manifest).',
     default: 'full',
   },
   {

@@ -321,8 +321,9 @@ export function writeError(err: unknown, file: string): BackupError {
 /**
  * sha256 and size of a file, read into one reused 4 MiB buffer: no allocation per chunk, so hashing runs at the
  * speed of SHA-256 itself (893 MB in 0.74 s here, against 2.4 s through a read stream that allocates every chunk).
+ * `onChunk` sees each chunk in turn (the zstd structure walk rides on this read); it must not keep the buffer.
  */
-export async function hashFile(file: string): Promise<{ size: number; sha256: string }> {
+export async function hashFile(file: string, onChunk?: (chunk: Buffer) => void): Promise<{ size: number; sha256: string }> {
   const hash = createHash('sha256');
   const fh = await fs.open(file, 'r');
   const buf = Buffer.allocUnsafe(HASH_BUFFER);
@@ -332,6 +333,7 @@ export async function hashFile(file: string): Promise<{ size: number; sha256: st
       const { bytesRead } = await fh.read(buf, 0, buf.length, null);
       if (bytesRead === 0) break;
       hash.update(buf.subarray(0, bytesRead));
+      onChunk?.(buf.subarray(0, bytesRead));
       size += bytesRead;
     }
   } finally {

@@ -1,7 +1,8 @@
-// Quick verification, cheapest first: the manifest matches the file (size, sha256 of every stored byte), the
-// whole stream decompresses to the size pg_dump wrote, and the structure is complete (pg_restore --list has
-// TABLE DATA for every table and the extensions; a plain dump has its header, its completion footer and a COPY
-// for every table). One read of the archive does the hashing, decompression and plain-text checks.
+// Quick verification, cheapest first: the manifest matches the file (size, sha256 of every stored byte) and the
+// structure is complete: custom and directory archives through pg_restore --list (TABLE DATA for every table and
+// the extensions), a zstd container walked block by block in the checksum's own read, a plain dump by its header,
+// completion footer and a COPY for every table (which means decompressing a compressed plain dump: its structure
+// is in its text). Decompressing a custom archive's data is left to the test restore (verify: full).
 import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { PassThrough, Writable, type Duplex, type Readable } from 'node:stream';
@@ -10,7 +11,8 @@ import { BackupError, type ErrorCode } from '../errors.js';
 import { describeExit, lastLines, spawnCommand, Tail, waitForExit } from '../exec.js';
 import { toolCommand, type PgTools } from '../postgres/tools.js';
 import type { Manifest } from './manifest.js';
-import { decompressor, formatBytes, hashDirectory, hashFile, Meter, zstdProgram } from './pipeline.js';
+import { decompressor, formatBytes, hashDirectory, hashFile, Meter } from './pipeline.js';
+import { ZstdFrameWalker, ZstdStructureError, type ZstdStructure } from './zstd-frames.js';
 import { NO_DECRYPTION, type DecryptionSettings } from './crypto.js';
 import { storedDigest, withPlaintext } from './encrypted.js';
 
@@ -153,17 +155,24 @@ async function quickVerifyPlain(manifest: Manifest, archivePath: string, tools: 
   } else {
     if (!st.isFile()) fail(name, 'archive is a file', 'verify-checksum');
     if (st.size !== manifest.archive.size) fail(name, `size (${st.size} bytes, manifest says ${manifest.archive.size})`, 'verify-checksum');
-    const program = manifest.format === 'custom' && manifest.compression.applied === 'stream' && manifest.compression.method === 'zstd' ? zstdProgram() : undefined;
-    if (program) {
-      // The zstd program tests the stream natively (every block, the content checksum, the decompressed size) on
-      // one core while the checksum runs here on the other; the archive's first bytes are checked on their way
-      // into pg_restore --list below. About 4x faster than decompressing through this process (issue 8).
-      const [h, tested] = await Promise.all([hashFile(archivePath), zstdTest(program, archivePath)]);
+    if (manifest.format === 'custom' && manifest.compression.applied === 'stream' && manifest.compression.method === 'zstd') {
+      // Checksum and structure in one read: the zstd container is walked block by block (no decompression) while
+      // the bytes are hashed; the archive's first bytes and its table of contents are checked on their way into
+      // pg_restore --list below. Decompressing the data is the test restore's job (verify: full), as it is for
+      // archives that pg_dump compressed itself (issue 8: 2.9 s -> ~1 s for a 757 MB archive).
+      const walker = new ZstdFrameWalker();
+      const h = await hashFile(archivePath, (c) => walker.push(c));
       if (h.sha256 !== manifest.archive.sha256) fail(name, 'sha256 (the archive differs from what was written)', 'verify-checksum');
       checks.push(`size ${formatBytes(st.size)} and sha256 match the manifest`);
-      if (!tested.ok) fail(name, `decompression (${tested.error})`, 'verify-decompression');
-      if (tested.bytes !== undefined && tested.bytes !== manifest.archive.dumpBytes) fail(name, `decompression (${tested.bytes} bytes, pg_dump wrote ${manifest.archive.dumpBytes})`, 'verify-decompression');
-      checks.push(tested.bytes !== undefined ? `decompresses to ${formatBytes(tested.bytes)}, the size pg_dump wrote` : 'decompresses completely (zstd test)');
+      let z: ZstdStructure;
+      try {
+        z = walker.end();
+      } catch (err) {
+        if (!(err instanceof ZstdStructureError)) throw err;
+        fail(name, `zstd structure (${err.message})`, 'verify-structure');
+      }
+      if (z.contentSize !== undefined && z.contentSize !== manifest.archive.dumpBytes) fail(name, `zstd structure (frames declare ${z.contentSize} bytes, pg_dump wrote ${manifest.archive.dumpBytes})`, 'verify-structure');
+      checks.push(`zstd stream complete: ${z.frames} frame${z.frames === 1 ? '' : 's'}, ${z.blocks} blocks${z.checksummed === z.frames ? ', content checksum present' : ''}`);
     } else if (manifest.compression.applied !== 'stream' && manifest.format === 'custom') {
       // Nothing to decompress here (pg_dump compressed inside the archive, or not at all): checksum, then the header.
       const h = await hashFile(archivePath);
@@ -249,29 +258,6 @@ function tocHas(toc: string, entry: string, schema: string, name: string): boole
     const i = l.indexOf(` ${entry} ${schema} ${name} `);
     return i > 0 && l.slice(0, i).includes(';');
   });
-}
-
-/**
- * `zstd -t -vv`: decompresses without writing anything, checking every block and the content checksum; its last
- * line names the decompressed size ("<file>: 2025015465 bytes"), or undefined if this zstd prints it otherwise.
- */
-export async function zstdTest(program: string, file: string): Promise<{ ok: true; bytes?: number } | { ok: false; error: string }> {
-  const child = spawnCommand({ file: program, args: ['-t', '-vv', '--no-progress', file] }, ['ignore', 'ignore', 'pipe']);
-  const err = new Tail();
-  child.stderr!.on('data', (d: Buffer) => err.push(d));
-  let res: { code: number | null; signal: NodeJS.Signals | null };
-  try {
-    res = await waitForExit(child);
-  } catch (e) {
-    return { ok: false, error: `zstd could not be started: ${(e as Error).message}` };
-  }
-  const text = err.toString();
-  if (res.code !== 0 || res.signal) {
-    const line = text.split(/[\r\n]+/).map((l) => l.trim()).filter((l) => l && !l.startsWith('***')).pop() ?? describeExit('zstd -t', res.code, res.signal);
-    return { ok: false, error: line.replace(/^zstd: /, '').replace(`${file}: `, '') };
-  }
-  const m = /: (\d+) bytes\s*$/.exec(text.trimEnd() + ' ');
-  return m ? { ok: true, bytes: Number(m[1]) } : { ok: true };
 }
 
 /** pg_restore --list of the archive (decompressing a stream-compressed one into pg_restore's stdin). */

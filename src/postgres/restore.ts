@@ -113,7 +113,15 @@ export async function restoreArchive(
       } else {
         const read = new Meter(false);
         const total = (await fs.stat(archivePath)).size;
-        await withProgress(logger, opts.progressSeconds, byteProgress('decompress', () => read.bytes, { total, verb: 'read' }), pipeline(createReadStream(archivePath), read, decompressor(manifest.compression.method)!, createWriteStream(input, { mode: 0o600 })));
+        await withProgress(logger, opts.progressSeconds, byteProgress('decompress', () => read.bytes, { total, verb: 'read' }), pipeline(createReadStream(archivePath), read, decompressor(manifest.compression.method)!, createWriteStream(input, { mode: 0o600 }))).catch((err: unknown) => {
+          if (err instanceof BackupError) throw err;
+          throw new BackupError(`Decompressing ${manifest.name} failed: ${(err as Error).message}`, 'The archive is damaged or the disk is full; run verify, and check free space in the temporary directory', { code: 'restore-archive-damaged', cause: err });
+        });
+      }
+      // Quick verify walks a zstd stream without decompressing it: this is where its size is proven.
+      const size = (await fs.stat(input)).size;
+      if (size !== manifest.archive.dumpBytes) {
+        throw new BackupError(`Decompressing ${manifest.name} gave ${size} bytes, but pg_dump wrote ${manifest.archive.dumpBytes}`, 'The archive is damaged; use another backup and run a new one', { code: 'restore-archive-damaged' });
       }
       if (target.tools.kind === 'docker') await fs.chmod(tmpDir, 0o755);
     }
