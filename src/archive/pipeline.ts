@@ -2,7 +2,7 @@
 // backpressure and in constant memory. The exit status of every stage is checked: a dump whose producer failed
 // is never mistaken for a complete one (the `pg_dump | gzip` trap of the old kit).
 import { createHash } from 'node:crypto';
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants, createReadStream, createWriteStream, promises as fs, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Duplex, PassThrough, Transform, type Readable, type Writable } from 'node:stream';
@@ -64,6 +64,31 @@ export function zstdProgram(env: NodeJS.ProcessEnv = process.env): string | unde
   if (choice === 'node') return undefined;
   if (choice) return choice;
   return findOnPath('zstd', env);
+}
+
+/**
+ * pg_dump writes its archive to stdout through stdio, whose buffer for a pipe is 4 KiB: half a million write calls
+ * (and as many wake-ups of the reader) for a 2 GB dump. Under coreutils' stdbuf with a 1 MiB buffer it makes
+ * 2,000: pg_dump's CPU for the 2 GB benchmark dump fell from about 7 s to 3 s here (issue 8). Used when stdbuf
+ * runs (Linux runners; not macOS or Windows); PGVB_STDBUF=0 turns it off.
+ */
+export function withLargeStdoutBuffer(cmd: Command, env: NodeJS.ProcessEnv = process.env): Command {
+  if (env.PGVB_STDBUF === '0') return cmd;
+  const stdbuf = findOnPath('stdbuf', env);
+  if (!stdbuf || !stdbufWorks(stdbuf)) return cmd;
+  return { ...cmd, file: stdbuf, args: ['-o', '1M', cmd.file, ...cmd.args] };
+}
+
+const stdbufChecked = new Map<string, boolean>();
+/** stdbuf preloads a library of its own; a stdbuf without it fails every command (exit 125): try it once. */
+function stdbufWorks(stdbuf: string): boolean {
+  let ok = stdbufChecked.get(stdbuf);
+  if (ok === undefined) {
+    const r = spawnSync(stdbuf, ['-o', '1M', 'true'], { stdio: 'ignore', timeout: 10_000 });
+    ok = r.status === 0;
+    stdbufChecked.set(stdbuf, ok);
+  }
+  return ok;
 }
 
 const pathCache = new Map<string, string | undefined>();
@@ -189,10 +214,11 @@ export async function streamDump(opts: {
   // zstd through the program: pg_dump writes straight into zstd's stdin, and only the compressed bytes pass through
   // this process (2 GB less to copy through pipes for a 2 GB dump: about 5 s of CPU on 2 cores here, issue 8).
   const program = opts.compression?.method === 'zstd' ? zstdProgram() : undefined;
+  if (program && !opts.encryption) return zstdToFile(opts, name, program, child, stderr, exited);
   const direct = program ? directZstd(program, child, opts.compression!.level ?? DEFAULT_LEVEL.zstd) : undefined;
   const rawMeter = new Meter(false);
   const outMeter = new Meter(true);
-  const stages: Array<Readable | Duplex | Writable> = direct ? [direct.stdout] : [child.stdout!, rawMeter];
+  const stages: Array<Readable | Duplex | Writable> = direct ? [direct.stdout!] : [child.stdout!, rawMeter];
   const comp = !direct && opts.compression ? compressor(opts.compression.method, opts.compression.level) : undefined;
   if (comp) stages.push(comp);
   const plainMeter = opts.encryption ? new Meter(true) : undefined;
@@ -238,6 +264,101 @@ export async function streamDump(opts: {
   return { dumpBytes, size: outMeter.bytes, sha256: outMeter.digest(), ...(plainMeter ? { plaintext: { size: plainMeter.bytes, sha256: plainMeter.digest() } } : {}) };
 }
 
+/**
+ * pg_dump -> the zstd program -> the archive file, with no byte passing through this process: zstd's stdout is the
+ * file itself (opened here, exclusively, mode 0600), and the checksum follows the file as it grows, reading what zstd
+ * has written from the page cache. Against zstd's output piped through this process: about 2 s less CPU for a
+ * 757 MB archive on 2 cores (issue 8), and the same guarantees: both exits checked, zstd's own byte counts checked
+ * against the file, fsync before the rename.
+ */
+async function zstdToFile(
+  opts: Parameters<typeof streamDump>[0],
+  name: string,
+  program: string,
+  child: ChildProcess,
+  stderr: Tail,
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>,
+): Promise<DumpResult> {
+  let fh: fs.FileHandle;
+  try {
+    fh = await fs.open(opts.outFile, 'wx+', 0o600);
+  } catch (err) {
+    child.kill('SIGTERM');
+    throw writeError(err, opts.outFile);
+  }
+  const started = Date.now();
+  let direct: ReturnType<typeof directZstd> | undefined;
+  let follower: ReturnType<typeof followFile> | undefined;
+  try {
+    direct = directZstd(program, child, opts.compression!.level ?? DEFAULT_LEVEL.zstd, fh.fd);
+    follower = followFile(fh, direct.exited);
+    const z = direct;
+    const f = follower;
+    const progress = byteProgress(name, () => z.readBytes(), { verb: 'dumped', extra: () => `${formatBytes(f.bytes())} written` });
+    const [{ code, signal }, zstdExit, h] = await withProgress(opts.logger, opts.progressSeconds, progress, Promise.all([exited, z.exited, f.done]));
+    if (zstdExit.code !== 0 || zstdExit.signal) {
+      const text = z.stderr();
+      if (/No space left on device/i.test(text)) throw writeError(Object.assign(new Error(text), { code: 'ENOSPC' }), opts.outFile);
+      throw new BackupError(`${describeExit('zstd', zstdExit.code, zstdExit.signal)} while compressing the dump: ${lastLines(text) || 'no error output'}`, 'Check the zstd program (PGVB_ZSTD) and free memory, then run the backup again; nothing was kept from this run', { code: 'dump-failed' });
+    }
+    if (code !== 0 || signal) {
+      const advice = dumpAdvice(stderr.toString());
+      throw new BackupError(`${describeExit(name, code, signal)}: ${lastLines(stderr.toString()) || 'no error output'}`, advice.hint, { code: advice.code });
+    }
+    const counted = z.totals();
+    if (counted && counted.out !== h.size) {
+      throw new BackupError(`zstd reports ${counted.out} compressed bytes but the file holds ${h.size}`, "Run the backup again; if it persists, set PGVB_ZSTD=node to compress with Node's built-in zstd", { code: 'dump-failed' });
+    }
+    await fh.sync().catch((err: unknown) => {
+      throw writeError(err, opts.outFile);
+    });
+    const dumpBytes = counted ? counted.in : await decompressedSize(opts.outFile, false);
+    opts.logger.debug(`${name} finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return { dumpBytes, size: h.size, sha256: h.sha256 };
+  } catch (err) {
+    child.kill('SIGTERM');
+    direct?.kill();
+    throw err;
+  } finally {
+    // The follower reads through this handle: let it stop (the writer has exited or been stopped) before closing.
+    await follower?.done.catch(() => undefined);
+    await fh.close().catch(() => undefined);
+  }
+}
+
+/**
+ * SHA-256 of a file another process is writing, read as it grows (positioned reads: the writer's offset is not
+ * moved) until `writerDone` settled and a read after that found nothing more.
+ */
+function followFile(fh: fs.FileHandle, writerDone: Promise<unknown>): { done: Promise<{ size: number; sha256: string }>; bytes: () => number } {
+  let pos = 0;
+  let finished = false;
+  const settled = writerDone.then(
+    () => (finished = true),
+    () => (finished = true),
+  );
+  const done = (async () => {
+    const hash = createHash('sha256');
+    const buf = Buffer.allocUnsafe(HASH_BUFFER);
+    for (;;) {
+      const last = finished;
+      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+      if (bytesRead > 0) {
+        hash.update(buf.subarray(0, bytesRead));
+        pos += bytesRead;
+        continue;
+      }
+      if (last) break;
+      // Nothing new yet: wait a little, or until the writer exits.
+      await Promise.race([settled, new Promise((r) => setTimeout(r, FOLLOW_POLL_MS))]);
+    }
+    return { size: pos, sha256: hash.digest('hex') };
+  })();
+  return { done, bytes: () => pos };
+}
+
+const FOLLOW_POLL_MS = 25;
+
 /** The exact counts `zstd -vv` prints when it finishes: "(2025015465 B => 756586076 B, /*stdout*\\)". */
 export function zstdCounts(stderr: string): { in: number; out: number } | undefined {
   const m = [...stderr.matchAll(/\(\s*(\d+) B =>\s*(\d+) B/g)].at(-1);
@@ -257,15 +378,15 @@ async function decompressedSize(file: string, encrypted: boolean): Promise<numbe
  * counts, so the manifest keeps the number of bytes pg_dump wrote; while it runs, the bytes it has read come from
  * /proc/<pid>/io (Linux; progress shows the written bytes elsewhere).
  */
-function directZstd(program: string, producer: ChildProcess, level: number): {
-  stdout: Readable;
+function directZstd(program: string, producer: ChildProcess, level: number, outFd?: number): {
+  stdout: Readable | null;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   readBytes: () => number | undefined;
   totals: () => { in: number; out: number } | undefined;
   stderr: () => string;
   kill: () => void;
 } {
-  const zstd = spawnCommand({ file: program, args: [`-${level}`, '-vv', '-c', '--no-progress'] }, [producer.stdout!, 'pipe', 'pipe']);
+  const zstd = spawnCommand({ file: program, args: [`-${level}`, '-vv', '-c', '--no-progress'] }, [producer.stdout!, outFd ?? 'pipe', 'pipe']);
   // zstd holds its own copy of the pipe; ours would only keep it open.
   producer.stdout!.destroy();
   const err = new Tail();
@@ -279,7 +400,7 @@ function directZstd(program: string, producer: ChildProcess, level: number): {
   }, () => producer.kill('SIGTERM'));
   let lastRead = 0;
   return {
-    stdout: zstd.stdout!,
+    stdout: zstd.stdout,
     exited,
     readBytes: () => {
       try {
