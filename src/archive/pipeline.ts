@@ -3,7 +3,7 @@
 // is never mistaken for a complete one (the `pg_dump | gzip` trap of the old kit).
 import { createHash } from 'node:crypto';
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants, createReadStream, createWriteStream, promises as fs, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants as fsConstants, createReadStream, createWriteStream, fstatSync, promises as fs, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Duplex, PassThrough, Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -204,8 +204,15 @@ export async function streamDump(opts: {
   signal?: AbortSignal;
   /** Encrypts after compression; the plaintext's size and sha256 are returned too. */
   encryption?: EncryptionSettings;
+  /**
+   * The command goes back into its output when that is a file: pg_dump's custom format rewrites its table of
+   * contents with the data offsets at the end. The checksum is then taken after it exited, not while it writes.
+   */
+  rewritesOutput?: boolean;
 }): Promise<DumpResult> {
   const name = opts.name ?? path.basename(opts.command.file);
+  // Nothing to do to the bytes (no compression of ours, no encryption): pg_dump writes the file itself.
+  if (!opts.compression && !opts.encryption) return dumpToFile(opts, name);
   const child = spawnCommand(opts.command, ['ignore', 'pipe', 'pipe']);
   const stderr = new Tail();
   child.stderr!.on('data', (d: Buffer) => stderr.push(d));
@@ -321,6 +328,64 @@ async function zstdToFile(
     throw err;
   } finally {
     // The follower reads through this handle: let it stop (the writer has exited or been stopped) before closing.
+    await follower?.done.catch(() => undefined);
+    await fh.close().catch(() => undefined);
+  }
+}
+
+/**
+ * pg_dump's stdout is the archive file (opened here, exclusively, mode 0600): for archives pg_dump compresses
+ * itself or not at all, no byte passes through this process. The checksum follows a plain dump as it grows; a
+ * custom archive is hashed after pg_dump exited, since pg_dump then goes back to write the data offsets into its
+ * table of contents (which lets pg_restore seek to each table's data, as with pg_dump -f). A 2 GB uncompressed
+ * custom dump: 20.5 s -> about 18 s here (issue 8).
+ */
+async function dumpToFile(opts: Parameters<typeof streamDump>[0], name: string): Promise<DumpResult> {
+  let fh: fs.FileHandle;
+  try {
+    fh = await fs.open(opts.outFile, 'wx+', 0o600);
+  } catch (err) {
+    throw writeError(err, opts.outFile);
+  }
+  let child: ChildProcess | undefined;
+  let follower: ReturnType<typeof followFile> | undefined;
+  const started = Date.now();
+  try {
+    child = spawnCommand(opts.command, ['ignore', fh.fd, 'pipe']);
+    const c = child;
+    const stderr = new Tail();
+    c.stderr!.on('data', (d: Buffer) => stderr.push(d));
+    const exited = waitForExit(c);
+    opts.signal?.addEventListener('abort', () => c.kill('SIGTERM'), { once: true });
+    const written = async (): Promise<{ size: number; sha256: string }> => {
+      await exited;
+      return hashFile(opts.outFile);
+    };
+    const f = opts.rewritesOutput ? undefined : (follower = followFile(fh, exited));
+    const size = (): number | undefined => {
+      if (f) return f.bytes();
+      try {
+        return fstatSync(fh.fd).size;
+      } catch {
+        return undefined;
+      }
+    };
+    const [{ code, signal }, h] = await withProgress(opts.logger, opts.progressSeconds, byteProgress(name, size, { verb: 'dumped' }), Promise.all([exited, f ? f.done : written()]));
+    if (code !== 0 || signal) {
+      const text = stderr.toString();
+      if (/No space left on device/i.test(text)) throw writeError(Object.assign(new Error(text), { code: 'ENOSPC' }), opts.outFile);
+      const advice = dumpAdvice(text);
+      throw new BackupError(`${describeExit(name, code, signal)}: ${lastLines(text) || 'no error output'}`, advice.hint, { code: advice.code });
+    }
+    await fh.sync().catch((err: unknown) => {
+      throw writeError(err, opts.outFile);
+    });
+    opts.logger.debug(`${name} finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return { dumpBytes: h.size, size: h.size, sha256: h.sha256 };
+  } catch (err) {
+    child?.kill('SIGTERM');
+    throw err;
+  } finally {
     await follower?.done.catch(() => undefined);
     await fh.close().catch(() => undefined);
   }

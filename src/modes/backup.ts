@@ -112,6 +112,7 @@ export async function runBackup(ctx: Context): Promise<BackupResult> {
               progressSeconds: config.progressSeconds,
               name: 'pg_dump',
               signal: abort.signal,
+              rewritesOutput: config.format === 'custom',
               ...(crypt ? { encryption: crypt.settings } : {}),
             });
       // The inventory runs in the snapshot's transaction while pg_dump works; if either fails, stop the other.
