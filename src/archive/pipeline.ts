@@ -213,15 +213,15 @@ export async function streamDump(opts: {
   const name = opts.name ?? path.basename(opts.command.file);
   // Nothing to do to the bytes (no compression of ours, no encryption): pg_dump writes the file itself.
   if (!opts.compression && !opts.encryption) return dumpToFile(opts, name);
+  // zstd through the program: pg_dump writes straight into zstd's stdin, and only the compressed bytes pass through
+  // this process (2 GB less to copy through pipes for a 2 GB dump: about 5 s of CPU on 2 cores here, issue 8).
+  const program = opts.compression?.method === 'zstd' ? zstdProgram() : undefined;
+  if (program && !opts.encryption) return zstdToFile(opts, name, program);
   const child = spawnCommand(opts.command, ['ignore', 'pipe', 'pipe']);
   const stderr = new Tail();
   child.stderr!.on('data', (d: Buffer) => stderr.push(d));
   const exited = waitForExit(child);
   opts.signal?.addEventListener('abort', () => child.kill('SIGTERM'), { once: true });
-  // zstd through the program: pg_dump writes straight into zstd's stdin, and only the compressed bytes pass through
-  // this process (2 GB less to copy through pipes for a 2 GB dump: about 5 s of CPU on 2 cores here, issue 8).
-  const program = opts.compression?.method === 'zstd' ? zstdProgram() : undefined;
-  if (program && !opts.encryption) return zstdToFile(opts, name, program, child, stderr, exited);
   const direct = program ? directZstd(program, child, opts.compression!.level ?? DEFAULT_LEVEL.zstd) : undefined;
   const rawMeter = new Meter(false);
   const outMeter = new Meter(true);
@@ -278,26 +278,27 @@ export async function streamDump(opts: {
  * 757 MB archive on 2 cores (issue 8), and the same guarantees: both exits checked, zstd's own byte counts checked
  * against the file, fsync before the rename.
  */
-async function zstdToFile(
-  opts: Parameters<typeof streamDump>[0],
-  name: string,
-  program: string,
-  child: ChildProcess,
-  stderr: Tail,
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>,
-): Promise<DumpResult> {
+async function zstdToFile(opts: Parameters<typeof streamDump>[0], name: string, program: string): Promise<DumpResult> {
+  // The file first: between spawning pg_dump and handing its stdout to zstd there must be no wait, or this
+  // process would start reading (and lose) the first bytes of the dump.
   let fh: fs.FileHandle;
   try {
     fh = await fs.open(opts.outFile, 'wx+', 0o600);
   } catch (err) {
-    child.kill('SIGTERM');
     throw writeError(err, opts.outFile);
   }
   const started = Date.now();
+  let child: ChildProcess | undefined;
+  let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
   let direct: ReturnType<typeof directZstd> | undefined;
   let follower: ReturnType<typeof followFile> | undefined;
   try {
-    direct = directZstd(program, child, opts.compression!.level ?? DEFAULT_LEVEL.zstd, fh.fd);
+    const c = (child = spawnCommand(opts.command, ['ignore', 'pipe', 'pipe']));
+    const stderr = new Tail();
+    c.stderr!.on('data', (d: Buffer) => stderr.push(d));
+    exited = waitForExit(c);
+    opts.signal?.addEventListener('abort', () => c.kill('SIGTERM'), { once: true });
+    direct = directZstd(program, c, opts.compression!.level ?? DEFAULT_LEVEL.zstd, fh.fd);
     follower = followFile(fh, direct.exited);
     const z = direct;
     const f = follower;
@@ -323,12 +324,12 @@ async function zstdToFile(
     opts.logger.debug(`${name} finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     return { dumpBytes, size: h.size, sha256: h.sha256 };
   } catch (err) {
-    child.kill('SIGTERM');
+    child?.kill('SIGTERM');
     direct?.kill();
     throw err;
   } finally {
-    // The follower reads through this handle: let it stop (the writer has exited or been stopped) before closing.
-    await follower?.done.catch(() => undefined);
+    // Both programs gone and the follower (which reads through this handle) stopped before the handle closes.
+    await Promise.allSettled([exited, direct?.exited, follower?.done]);
     await fh.close().catch(() => undefined);
   }
 }
@@ -348,6 +349,7 @@ async function dumpToFile(opts: Parameters<typeof streamDump>[0], name: string):
     throw writeError(err, opts.outFile);
   }
   let child: ChildProcess | undefined;
+  let exitedPromise: Promise<unknown> | undefined;
   let follower: ReturnType<typeof followFile> | undefined;
   const started = Date.now();
   try {
@@ -355,7 +357,7 @@ async function dumpToFile(opts: Parameters<typeof streamDump>[0], name: string):
     const c = child;
     const stderr = new Tail();
     c.stderr!.on('data', (d: Buffer) => stderr.push(d));
-    const exited = waitForExit(c);
+    const exited = (exitedPromise = waitForExit(c));
     opts.signal?.addEventListener('abort', () => c.kill('SIGTERM'), { once: true });
     const written = async (): Promise<{ size: number; sha256: string }> => {
       await exited;
@@ -386,7 +388,7 @@ async function dumpToFile(opts: Parameters<typeof streamDump>[0], name: string):
     child?.kill('SIGTERM');
     throw err;
   } finally {
-    await follower?.done.catch(() => undefined);
+    await Promise.allSettled([exitedPromise, follower?.done]);
     await fh.close().catch(() => undefined);
   }
 }

@@ -172,7 +172,7 @@ async function quickVerifyPlain(manifest: Manifest, archivePath: string, tools: 
         fail(name, `zstd structure (${err.message})`, 'verify-structure');
       }
       if (z.contentSize !== undefined && z.contentSize !== manifest.archive.dumpBytes) fail(name, `zstd structure (frames declare ${z.contentSize} bytes, pg_dump wrote ${manifest.archive.dumpBytes})`, 'verify-structure');
-      checks.push(`zstd stream complete: ${z.frames} frame${z.frames === 1 ? '' : 's'}, ${z.blocks} blocks${z.checksummed === z.frames ? ', content checksum present' : ''}`);
+      checks.push(`zstd stream complete (walked, not decompressed): ${z.frames} frame${z.frames === 1 ? '' : 's'}, ${z.blocks} blocks${z.checksummed === z.frames ? ', ending with its content checksum' : ''}`);
     } else if (manifest.compression.applied !== 'stream' && manifest.format === 'custom') {
       // Nothing to decompress here (pg_dump compressed inside the archive, or not at all): checksum, then the header.
       const h = await hashFile(archivePath);

@@ -29,6 +29,8 @@ export class ZstdFrameWalker {
   /** Offset in the file of the next byte pushed. */
   private offset = 0;
   private descriptor = 0;
+  /** Where the header being parsed starts (for messages). */
+  private headerAt = 0;
   private contentSizes: Array<number | undefined> = [];
   private readonly result: ZstdStructure = { frames: 0, blocks: 0, checksummed: 0 };
 
@@ -62,6 +64,7 @@ export class ZstdFrameWalker {
       this.offset += take;
       if (this.have === this.need) {
         this.have = 0;
+        this.headerAt = this.offset - this.need;
         this.step(this.pending.subarray(0, this.need));
       }
     }
@@ -81,7 +84,7 @@ export class ZstdFrameWalker {
   }
 
   private fail(what: string): never {
-    throw new ZstdStructureError(`${what} at byte ${this.offset - this.need}`);
+    throw new ZstdStructureError(`${what} at byte ${this.headerAt}`);
   }
 
   private step(b: Buffer): void {
@@ -138,7 +141,8 @@ export class ZstdFrameWalker {
         const type = (h >> 1) & 3;
         const size = h >>> 3;
         if (type === 3) this.fail('a reserved zstd block type');
-        if (type === 2 && size > BLOCK_MAX) this.fail(`a zstd block of ${size} bytes (at most ${BLOCK_MAX})`);
+        // Raw and RLE sizes are what the block regenerates, compressed ones what it stores: 128 KiB at most either way.
+        if (size > BLOCK_MAX) this.fail(`a zstd block of ${size} bytes (at most ${BLOCK_MAX})`);
         this.result.blocks++;
         this.skip = type === 1 ? 1 : size;
         if (last) {

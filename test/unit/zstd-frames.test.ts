@@ -104,3 +104,17 @@ test('push never throws: the first break is reported by end()', () => {
   w.push(Buffer.from('more'));
   expect(() => w.end()).toThrow(/^not a zstd frame \(bad magic number\) at byte 0$/);
 });
+
+test('a block header claiming more than 128 KiB (raw or compressed) is refused where it starts', () => {
+  const header = (type: number, size: number, last = 1): Buffer => {
+    const h = (size << 3) | (type << 1) | last;
+    return Buffer.from([h & 0xff, (h >> 8) & 0xff, (h >> 16) & 0xff]);
+  };
+  // Magic, descriptor 0 (no content size, no checksum, not single-segment), window descriptor.
+  const frameStart = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x50]);
+  for (const type of [0, 2]) {
+    expect(walkError(Buffer.concat([frameStart, header(type, 200_000), Buffer.alloc(16)]))).toBe('a zstd block of 200000 bytes (at most 131072) at byte 6');
+  }
+  // A well-formed raw block of 10 bytes then ends the frame.
+  expect(walk(Buffer.concat([frameStart, header(0, 10), Buffer.alloc(10)]))).toEqual({ frames: 1, blocks: 1, checksummed: 0 });
+});
