@@ -192,7 +192,7 @@ export function defaultVariants(defaultFormat: Format, defaultCompression: Compr
     'backup:directory/gzip',
     'kit:verify',
     `verify:${d}`,
-    // Archives compressed by pg_dump itself: verify is checksum + structure only (no decompression pass).
+    // An archive pg_dump compressed itself (gzip), beside the default's zstd stream: both verify by checksum + structure.
     'verify:custom/gzip',
     'kit:restore',
     'pg_restore:custom',
