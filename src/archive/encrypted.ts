@@ -2,6 +2,7 @@
 // stream archives are encrypted in the dump's stream), and every reader first decrypts into a private temporary
 // directory. Decryption authenticates every byte before anything uses the plaintext: a wrong key or a tampered
 // archive fails here, before any restore step, and the partial plaintext is removed.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -65,9 +66,46 @@ export async function decryptArchive(m: Manifest, archivePath: string, d: Decryp
   return { path: out, manifest: view };
 }
 
+/** Plaintexts decrypted inside a keepPlaintext scope, by archive: kept until the scope ends. */
+interface Kept {
+  view: Manifest;
+  path: string;
+  dir: string;
+  /** Drops the cancellation hook that would remove `dir`. */
+  unregister?: () => void;
+}
+const scope = new AsyncLocalStorage<Map<string, Kept>>();
+
+/**
+ * Runs `fn` with decrypted archives kept until it returns: the quick verify and the restore that follows it (a
+ * test restore, `mode: restore`, a backup's own `verify: full`) then share one decryption instead of two. The
+ * plaintext stays in its private temporary directory, removed when `fn` ends, fails or the run is cancelled.
+ */
+export async function keepPlaintext<T>(fn: () => Promise<T>): Promise<T> {
+  const kept = new Map<string, Kept>();
+  try {
+    return await scope.run(kept, fn);
+  } finally {
+    for (const k of kept.values()) {
+      k.unregister?.();
+      await fs.rm(k.dir, { recursive: true, force: true });
+    }
+  }
+}
+
+/** Whether a keepPlaintext scope already holds this archive's plaintext (the next withPlaintext reuses it). */
+export function plaintextKept(m: Manifest, archivePath: string): boolean {
+  return scope.getStore()?.has(keptKey(m, archivePath)) ?? false;
+}
+
+function keptKey(m: Manifest, archivePath: string): string {
+  return `${archivePath}\0${m.archive.sha256}`;
+}
+
 /**
  * Runs `fn` on the decrypted archive (or directly on an unencrypted one). The plaintext lives in a private
- * temporary directory that is removed afterwards, on failure and on cancellation.
+ * temporary directory that is removed afterwards, on failure and on cancellation (inside keepPlaintext: when
+ * that scope ends, and the next call for the same stored bytes reuses it).
  */
 export async function withPlaintext<T>(
   m: Manifest,
@@ -77,14 +115,27 @@ export async function withPlaintext<T>(
   fn: (view: Manifest, plainPath: string) => Promise<T>,
 ): Promise<T> {
   if (!m.encryption) return fn(m, archivePath);
+  const kept = scope.getStore();
+  const key = keptKey(m, archivePath);
+  const ready = kept?.get(key);
+  if (ready) return fn(ready.view, ready.path);
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pgvb-decrypted-'));
-  const unregister = onCancel?.(() => fs.rm(dir, { recursive: true, force: true }));
+  const remove = (): Promise<void> => fs.rm(dir, { recursive: true, force: true });
+  const unregister = onCancel?.(remove);
+  let keep = false;
   try {
     const plain = await decryptArchive(m, archivePath, d, dir);
+    if (kept) {
+      // Still removed on cancellation until the scope ends and removes it itself.
+      kept.set(key, { view: plain.manifest, path: plain.path, dir, ...(unregister ? { unregister } : {}) });
+      keep = true;
+    }
     return await fn(plain.manifest, plain.path);
   } finally {
-    unregister?.();
-    await fs.rm(dir, { recursive: true, force: true });
+    if (!keep) {
+      unregister?.();
+      await remove();
+    }
   }
 }
 

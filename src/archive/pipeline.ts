@@ -252,10 +252,7 @@ export async function streamDump(opts: {
   if (direct && zstdExit && (zstdExit.code !== 0 || zstdExit.signal)) {
     throw new BackupError(`${describeExit('zstd', zstdExit.code, zstdExit.signal)} while compressing the dump: ${lastLines(direct.stderr()) || 'no error output'}`, 'Check the zstd program (PGVB_ZSTD) and free memory, then run the backup again; nothing was kept from this run', { code: 'dump-failed' });
   }
-  if (code !== 0 || signal) {
-    const advice = dumpAdvice(stderr.toString());
-    throw new BackupError(`${describeExit(name, code, signal)}: ${lastLines(stderr.toString()) || 'no error output'}`, advice.hint, { code: advice.code });
-  }
+  if (code !== 0 || signal) throw dumpFailure(name, code, signal, stderr.toString(), opts.outFile);
   let dumpBytes = rawMeter.bytes;
   if (direct) {
     const counted = direct.totals();
@@ -281,12 +278,7 @@ export async function streamDump(opts: {
 async function zstdToFile(opts: Parameters<typeof streamDump>[0], name: string, program: string): Promise<DumpResult> {
   // The file first: between spawning pg_dump and handing its stdout to zstd there must be no wait, or this
   // process would start reading (and lose) the first bytes of the dump.
-  let fh: fs.FileHandle;
-  try {
-    fh = await fs.open(opts.outFile, 'wx+', 0o600);
-  } catch (err) {
-    throw writeError(err, opts.outFile);
-  }
+  const fh = await createArchiveFile(opts.outFile);
   const started = Date.now();
   let child: ChildProcess | undefined;
   let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
@@ -306,20 +298,15 @@ async function zstdToFile(opts: Parameters<typeof streamDump>[0], name: string, 
     const [{ code, signal }, zstdExit, h] = await withProgress(opts.logger, opts.progressSeconds, progress, Promise.all([exited, z.exited, f.done]));
     if (zstdExit.code !== 0 || zstdExit.signal) {
       const text = z.stderr();
-      if (/No space left on device/i.test(text)) throw writeError(Object.assign(new Error(text), { code: 'ENOSPC' }), opts.outFile);
+      if (NO_SPACE.test(text)) throw noSpace(text, opts.outFile);
       throw new BackupError(`${describeExit('zstd', zstdExit.code, zstdExit.signal)} while compressing the dump: ${lastLines(text) || 'no error output'}`, 'Check the zstd program (PGVB_ZSTD) and free memory, then run the backup again; nothing was kept from this run', { code: 'dump-failed' });
     }
-    if (code !== 0 || signal) {
-      const advice = dumpAdvice(stderr.toString());
-      throw new BackupError(`${describeExit(name, code, signal)}: ${lastLines(stderr.toString()) || 'no error output'}`, advice.hint, { code: advice.code });
-    }
+    if (code !== 0 || signal) throw dumpFailure(name, code, signal, stderr.toString(), opts.outFile);
     const counted = z.totals();
     if (counted && counted.out !== h.size) {
       throw new BackupError(`zstd reports ${counted.out} compressed bytes but the file holds ${h.size}`, "Run the backup again; if it persists, set PGVB_ZSTD=node to compress with Node's built-in zstd", { code: 'dump-failed' });
     }
-    await fh.sync().catch((err: unknown) => {
-      throw writeError(err, opts.outFile);
-    });
+    await syncFile(fh, opts.outFile);
     const dumpBytes = counted ? counted.in : await decompressedSize(opts.outFile, false);
     opts.logger.debug(`${name} finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     return { dumpBytes, size: h.size, sha256: h.sha256 };
@@ -342,12 +329,7 @@ async function zstdToFile(opts: Parameters<typeof streamDump>[0], name: string, 
  * custom dump: 20.5 s -> about 18 s here (issue 8).
  */
 async function dumpToFile(opts: Parameters<typeof streamDump>[0], name: string): Promise<DumpResult> {
-  let fh: fs.FileHandle;
-  try {
-    fh = await fs.open(opts.outFile, 'wx+', 0o600);
-  } catch (err) {
-    throw writeError(err, opts.outFile);
-  }
+  const fh = await createArchiveFile(opts.outFile);
   let child: ChildProcess | undefined;
   let exitedPromise: Promise<unknown> | undefined;
   let follower: ReturnType<typeof followFile> | undefined;
@@ -373,15 +355,8 @@ async function dumpToFile(opts: Parameters<typeof streamDump>[0], name: string):
       }
     };
     const [{ code, signal }, h] = await withProgress(opts.logger, opts.progressSeconds, byteProgress(name, size, { verb: 'dumped' }), Promise.all([exited, f ? f.done : written()]));
-    if (code !== 0 || signal) {
-      const text = stderr.toString();
-      if (/No space left on device/i.test(text)) throw writeError(Object.assign(new Error(text), { code: 'ENOSPC' }), opts.outFile);
-      const advice = dumpAdvice(text);
-      throw new BackupError(`${describeExit(name, code, signal)}: ${lastLines(text) || 'no error output'}`, advice.hint, { code: advice.code });
-    }
-    await fh.sync().catch((err: unknown) => {
-      throw writeError(err, opts.outFile);
-    });
+    if (code !== 0 || signal) throw dumpFailure(name, code, signal, stderr.toString(), opts.outFile);
+    await syncFile(fh, opts.outFile);
     opts.logger.debug(`${name} finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     return { dumpBytes: h.size, size: h.size, sha256: h.sha256 };
   } catch (err) {
@@ -391,6 +366,37 @@ async function dumpToFile(opts: Parameters<typeof streamDump>[0], name: string):
     await Promise.allSettled([exitedPromise, follower?.done]);
     await fh.close().catch(() => undefined);
   }
+}
+
+/** The archive file, created here (exclusively, mode 0600) for a program to write into. */
+async function createArchiveFile(file: string): Promise<fs.FileHandle> {
+  try {
+    return await fs.open(file, 'wx+', 0o600);
+  } catch (err) {
+    throw writeError(err, file);
+  }
+}
+
+/** On disk before the rename: a renamed archive is a complete one. */
+async function syncFile(fh: fs.FileHandle, file: string): Promise<void> {
+  await fh.sync().catch((err: unknown) => {
+    throw writeError(err, file);
+  });
+}
+
+const NO_SPACE = /No space left on device/i;
+function noSpace(text: string, file: string): BackupError {
+  return writeError(Object.assign(new Error(text), { code: 'ENOSPC' }), file);
+}
+
+/** pg_dump's own words for a full disk under its output (not a server's error that it passes on). */
+const PG_DUMP_NO_SPACE = /could not (write to output|close archive) file: No space left on device/i;
+
+/** A failed pg_dump, with the advice its error output calls for (a full disk when it wrote the file itself). */
+function dumpFailure(name: string, code: number | null, signal: NodeJS.Signals | null, stderr: string, file: string): BackupError {
+  if (PG_DUMP_NO_SPACE.test(stderr)) return noSpace(stderr, file);
+  const advice = dumpAdvice(stderr);
+  return new BackupError(`${describeExit(name, code, signal)}: ${lastLines(stderr) || 'no error output'}`, advice.hint, { code: advice.code });
 }
 
 /**

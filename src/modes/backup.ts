@@ -14,7 +14,7 @@ import {
 import { hashDirectory, formatBytes, streamDump, withLargeStdoutBuffer, withProgress, writeError, type DumpResult } from '../archive/pipeline.js';
 import { pgDumpArgs, planCompression } from '../archive/plan.js';
 import { canDecrypt, describeRecipients, encryptionSuffix, withRunKey, type EncryptionSettings } from '../archive/crypto.js';
-import { encryptDirectory } from '../archive/encrypted.js';
+import { encryptDirectory, keepPlaintext } from '../archive/encrypted.js';
 import type { Context } from '../context.js';
 import { BackupError, ConfigurationError } from '../errors.js';
 import { describeExit, lastLines, run } from '../exec.js';
@@ -177,12 +177,12 @@ export async function runBackup(ctx: Context): Promise<BackupResult> {
 
     let verified = config.verify === 'none';
     if (config.verify !== 'none') {
-      const quick = await verifyOne(ctx, backup);
-      verified = quick.ok;
-      if (quick.ok && config.verify === 'full') {
-        const restore = await testRestore(ctx, backup);
-        verified = restore.ok;
-      }
+      // Encrypted: one decryption serves the quick verify and the test restore.
+      verified = await keepPlaintext(async () => {
+        const quick = await verifyOne(ctx, backup);
+        if (!quick.ok || config.verify !== 'full') return quick.ok;
+        return (await testRestore(ctx, backup)).ok;
+      });
       if (!verified) {
         throw new BackupError(`Backup ${name} was written but failed verification`, 'See the verification output above; the backup is kept for inspection but is not counted as good', { code: 'verify-failed' });
       }

@@ -2,6 +2,7 @@
 // before anything is touched. strategy swap restores into a new database, compares it with the manifest and
 // only then renames (the old database is kept); strategy in-place restores in one transaction. A failure at
 // any step leaves the target as it was.
+import { keepPlaintext } from '../archive/encrypted.js';
 import type pg from 'pg';
 import { describeMismatch } from '../archive/compare.js';
 import type { Context } from '../context.js';
@@ -46,6 +47,11 @@ async function adminConnect(target: ConnInfo): Promise<pg.Client> {
 }
 
 export async function runRestore(ctx: Context): Promise<void> {
+  // An encrypted backup is decrypted once, for the quick verify, and restored from that plaintext.
+  return keepPlaintext(() => restoreKept(ctx));
+}
+
+async function restoreKept(ctx: Context): Promise<void> {
   const { config, logger, reporter } = ctx;
   const event = refusedEvent(config.env);
   if (event) throw new ConfigurationError(`restore is refused on ${event} events: a pull request must not change a database. Run it from workflow_dispatch (behind a protected environment)`, { code: 'config-refused-event' });

@@ -1,6 +1,7 @@
 // mode: test-restore (and verify: full after a backup). Restores the archive into a throwaway target and
 // compares the result with the manifest exactly: rows, vector columns, indexes, sequences, extensions, large
 // objects and an exact nearest-neighbour spot check. The target is always removed, even on failure.
+import { keepPlaintext } from '../archive/encrypted.js';
 import { describeMismatch, type Comparison } from '../archive/compare.js';
 import type { Context } from '../context.js';
 import { spawn } from 'node:child_process';
@@ -179,6 +180,11 @@ export function untrustedEvent(env: NodeJS.ProcessEnv): string | undefined {
 
 /** mode: test-restore: quick checks first (a damaged archive is reported as such), then the restore. */
 export async function runTestRestore(ctx: Context): Promise<TestRestoreOutcome> {
+  // An encrypted backup is decrypted once, for the quick verify, and restored from that plaintext.
+  return keepPlaintext(() => testRestoreKept(ctx));
+}
+
+async function testRestoreKept(ctx: Context): Promise<TestRestoreOutcome> {
   const { config } = ctx;
   const untrusted = untrustedEvent(config.env);
   if (untrusted) throw new ConfigurationError(`test-restore is refused on ${untrusted}: backup data must not reach code from outside the repository`, { code: 'config-refused-event' });

@@ -10,7 +10,7 @@ import type { Manifest } from '../archive/manifest.js';
 import { decompressor, Meter, withProgress, zstdProgram } from '../archive/pipeline.js';
 import { byteProgress, fileReadPosition } from '../progress.js';
 import { NO_DECRYPTION, type DecryptionSettings } from '../archive/crypto.js';
-import { withPlaintext } from '../archive/encrypted.js';
+import { plaintextKept, withPlaintext } from '../archive/encrypted.js';
 import { pgRestoreArgs, psqlRestoreArgs, type Section } from '../archive/plan.js';
 import { BackupError, type ErrorCode } from '../errors.js';
 import { describeExit, lastLines, run, spawnCommand, Tail, waitForExit } from '../exec.js';
@@ -77,7 +77,11 @@ export async function restoreArchive(
 ): Promise<RestoreTiming> {
   if (manifest.encryption) {
     // Decrypting first authenticates the whole archive: a wrong key or a tampered byte fails before any restore step.
-    opts.logger.info(`  decrypting ${manifest.name} (${manifest.encryption.method}) into a private temporary directory`);
+    opts.logger.info(
+      plaintextKept(manifest, archivePath)
+        ? `  using ${manifest.name} as decrypted (${manifest.encryption.method}) and authenticated for the verification`
+        : `  decrypting ${manifest.name} (${manifest.encryption.method}) into a private temporary directory`,
+    );
     return withPlaintext(manifest, archivePath, opts.decryption ?? NO_DECRYPTION, opts.onCancel, (view, plain) => restoreArchive(view, plain, target, opts));
   }
   const env = libpqEnv(target.conn, opts.env, restoreSessionOptions());

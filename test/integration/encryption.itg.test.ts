@@ -101,6 +101,10 @@ describe('age', () => {
     const ok = await runAction({ mode: 'test-restore', backup: manifest.name, 'backup-dir': dir, 'decryption-identity': key.file }, { env: { TMPDIR: tmp }, watchArgv: true });
     expect(ok.code, ok.stdout).toBe(0);
     expect(ok.outputs.mismatches).toBe('0');
+    // Decrypted once: the quick verify's plaintext serves the restore, and is gone afterwards.
+    expect(ok.stdout).toMatch(/decrypted \(age\) and authenticated; plaintext sha256 matches the manifest/);
+    expect(ok.stdout).toMatch(/using \w+ as decrypted \(age\) and authenticated for the verification/);
+    expect(ok.stdout).not.toMatch(/decrypting \w+ \(age\) into a private temporary directory/);
     expect(readdirSync(tmp)).toEqual([]);
     // The identity is a secret: not in the visible log, the outputs, the summary, nor any child's argv.
     const secretLine = key.file.trim().split('\n').pop()!;
@@ -162,9 +166,12 @@ describe('age', () => {
   test('restore (swap) of the encrypted backup with the identity', async () => {
     const target = await createDatabase('enc_restore', { documents: 3, dimensions: 16 });
     try {
-      const r = await runAction({ mode: 'restore', backup: manifest.name, 'backup-dir': dir, 'target-database-url': target.url, confirm: target.name, 'decryption-identity': key.file });
+      const tmp = privateTmp();
+      const r = await runAction({ mode: 'restore', backup: manifest.name, 'backup-dir': dir, 'target-database-url': target.url, confirm: target.name, 'decryption-identity': key.file }, { env: { TMPDIR: tmp } });
       expect(r.code, r.stdout).toBe(0);
       expect(await tableCounts(target.url)).toEqual(await tableCounts(db.url));
+      expect(r.stdout).toMatch(/using \w+ as decrypted \(age\) and authenticated for the verification/);
+      expect(readdirSync(tmp)).toEqual([]);
     } finally {
       await withClient(urlFor('postgres'), async (c) => {
         const side = await c.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE $1`, [`${target.name}__%`]);
@@ -184,8 +191,12 @@ describe('age', () => {
     const pass = 'a long passphrase for tests';
     const enc: Record<string, string> = passphrase ? { 'encryption-passphrase': pass } : { 'encryption-recipients': key.recipient };
     const dec: Record<string, string> = passphrase ? { 'encryption-passphrase': pass } : { 'decryption-identity': key.file };
-    const r = await runAction({ 'database-url': db.url, 'backup-dir': d, verify: 'full', format, compression, ...enc });
+    const tmp = privateTmp();
+    const r = await runAction({ 'database-url': db.url, 'backup-dir': d, verify: 'full', format, compression, ...enc }, { env: { TMPDIR: tmp } });
     expect(r.code, r.stdout).toBe(0);
+    // The run's verify: full decrypts once for the quick checks and the test restore, and leaves no plaintext.
+    expect(r.stdout).toMatch(/using \w+ as decrypted \(age\) and authenticated for the verification/);
+    expect(readdirSync(tmp)).toEqual([]);
     const m = manifestOf(r);
     expect(r.outputs['backup-path']!.endsWith(suffix)).toBe(true);
     expect(m.encryption).toMatchObject(passphrase ? { method: 'age', passphrase: true, recipients: [] } : { method: 'age', passphrase: false, recipients: [key.recipient] });
