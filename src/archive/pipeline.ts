@@ -249,9 +249,7 @@ export async function streamDump(opts: {
   // A failed write side (disk full) is the cause when both failed: we stopped pg_dump because of it.
   if (pipeErr) throw writeError(pipeErr, opts.outFile);
   // A dead zstd ends pg_dump with a broken pipe: zstd's failure is the cause then.
-  if (direct && zstdExit && (zstdExit.code !== 0 || zstdExit.signal)) {
-    throw new BackupError(`${describeExit('zstd', zstdExit.code, zstdExit.signal)} while compressing the dump: ${lastLines(direct.stderr()) || 'no error output'}`, 'Check the zstd program (PGVB_ZSTD) and free memory, then run the backup again; nothing was kept from this run', { code: 'dump-failed' });
-  }
+  if (direct && zstdExit && (zstdExit.code !== 0 || zstdExit.signal)) throw zstdFailure(zstdExit, direct.stderr(), opts.outFile);
   if (code !== 0 || signal) throw dumpFailure(name, code, signal, stderr.toString(), opts.outFile);
   let dumpBytes = rawMeter.bytes;
   if (direct) {
@@ -296,11 +294,7 @@ async function zstdToFile(opts: Parameters<typeof streamDump>[0], name: string, 
     const f = follower;
     const progress = byteProgress(name, () => z.readBytes(), { verb: 'dumped', extra: () => `${formatBytes(f.bytes())} written` });
     const [{ code, signal }, zstdExit, h] = await withProgress(opts.logger, opts.progressSeconds, progress, Promise.all([exited, z.exited, f.done]));
-    if (zstdExit.code !== 0 || zstdExit.signal) {
-      const text = z.stderr();
-      if (NO_SPACE.test(text)) throw noSpace(text, opts.outFile);
-      throw new BackupError(`${describeExit('zstd', zstdExit.code, zstdExit.signal)} while compressing the dump: ${lastLines(text) || 'no error output'}`, 'Check the zstd program (PGVB_ZSTD) and free memory, then run the backup again; nothing was kept from this run', { code: 'dump-failed' });
-    }
+    if (zstdExit.code !== 0 || zstdExit.signal) throw zstdFailure(zstdExit, z.stderr(), opts.outFile);
     if (code !== 0 || signal) throw dumpFailure(name, code, signal, stderr.toString(), opts.outFile);
     const counted = z.totals();
     if (counted && counted.out !== h.size) {
@@ -389,6 +383,12 @@ function noSpace(text: string, file: string): BackupError {
   return writeError(Object.assign(new Error(text), { code: 'ENOSPC' }), file);
 }
 
+/** A failed zstd (compressing the dump): a full disk when it wrote the file, else its own words. */
+function zstdFailure(exit: { code: number | null; signal: NodeJS.Signals | null }, stderr: string, file: string): BackupError {
+  if (NO_SPACE.test(stderr)) return noSpace(stderr, file);
+  return new BackupError(`${describeExit('zstd', exit.code, exit.signal)} while compressing the dump: ${lastLines(stderr) || 'no error output'}`, 'Check the zstd program (PGVB_ZSTD) and free memory, then run the backup again; nothing was kept from this run', { code: 'dump-failed' });
+}
+
 /** pg_dump's own words for a full disk under its output (not a server's error that it passes on). */
 const PG_DUMP_NO_SPACE = /could not (write to output|close archive) file: No space left on device/i;
 
@@ -401,12 +401,13 @@ function dumpFailure(name: string, code: number | null, signal: NodeJS.Signals |
 
 /**
  * SHA-256 of a file another process is writing, read as it grows (positioned reads: the writer's offset is not
- * moved) until `writerDone` settled and a read after that found nothing more.
+ * moved) until `writerDone` settled and a read after that found nothing more; `null`: the file is complete.
+ * Read into one reused 4 MiB buffer: no allocation per chunk, so hashing runs at the speed of SHA-256 itself.
  */
-function followFile(fh: fs.FileHandle, writerDone: Promise<unknown>): { done: Promise<{ size: number; sha256: string }>; bytes: () => number } {
+function followFile(fh: fs.FileHandle, writerDone: Promise<unknown> | null, onChunk?: (chunk: Buffer) => void): { done: Promise<{ size: number; sha256: string }>; bytes: () => number } {
   let pos = 0;
-  let finished = false;
-  const settled = writerDone.then(
+  let finished = writerDone === null;
+  const settled = (writerDone ?? Promise.resolve()).then(
     () => (finished = true),
     () => (finished = true),
   );
@@ -417,7 +418,9 @@ function followFile(fh: fs.FileHandle, writerDone: Promise<unknown>): { done: Pr
       const last = finished;
       const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
       if (bytesRead > 0) {
-        hash.update(buf.subarray(0, bytesRead));
+        const chunk = buf.subarray(0, bytesRead);
+        hash.update(chunk);
+        onChunk?.(chunk);
         pos += bytesRead;
         continue;
       }
@@ -513,27 +516,17 @@ export function writeError(err: unknown, file: string): BackupError {
 }
 
 /**
- * sha256 and size of a file, read into one reused 4 MiB buffer: no allocation per chunk, so hashing runs at the
- * speed of SHA-256 itself (893 MB in 0.74 s here, against 2.4 s through a read stream that allocates every chunk).
- * `onChunk` sees each chunk in turn (the zstd structure walk rides on this read); it must not keep the buffer.
+ * sha256 and size of a complete file (followFile's read: 893 MB in 0.74 s here, against 2.4 s through a read
+ * stream that allocates every chunk). `onChunk` sees each chunk in turn (the zstd structure walk rides on this
+ * read); it must not keep the buffer.
  */
 export async function hashFile(file: string, onChunk?: (chunk: Buffer) => void): Promise<{ size: number; sha256: string }> {
-  const hash = createHash('sha256');
   const fh = await fs.open(file, 'r');
-  const buf = Buffer.allocUnsafe(HASH_BUFFER);
-  let size = 0;
   try {
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      hash.update(buf.subarray(0, bytesRead));
-      onChunk?.(buf.subarray(0, bytesRead));
-      size += bytesRead;
-    }
+    return await followFile(fh, null, onChunk).done;
   } finally {
     await fh.close();
   }
-  return { size, sha256: hash.digest('hex') };
 }
 
 const HASH_BUFFER = 4 << 20;
