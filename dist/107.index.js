@@ -22,12 +22,17 @@ __webpack_require__.r(__webpack_exports__);
 /* harmony import */ var _actions_github__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(61351);
 /* harmony import */ var _archive_manifest_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(49365);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(83916);
-/* harmony import */ var _local_js__WEBPACK_IMPORTED_MODULE_7__ = __webpack_require__(72922);
-/* harmony import */ var _storage_js__WEBPACK_IMPORTED_MODULE_8__ = __webpack_require__(32912);
+/* harmony import */ var _net_js__WEBPACK_IMPORTED_MODULE_7__ = __webpack_require__(88316);
+/* harmony import */ var _local_js__WEBPACK_IMPORTED_MODULE_8__ = __webpack_require__(72922);
+/* harmony import */ var _storage_js__WEBPACK_IMPORTED_MODULE_9__ = __webpack_require__(32912);
 // destination: artifact. Two artifacts per backup with the real @actions/artifact client: the archive
 // (named after the backup), then a small one holding only the manifest (`<name>.manifest`), uploaded last as the
 // commit marker. Listing reads the manifests of this repository's earlier runs through the REST API
 // (github-token with actions: read); pruning deletes through it (actions: write).
+// Every call runs under net.ts's `bounded`: the clients' own limits are minutes to never (the Twirp client waits
+// 3 minutes per attempt, five attempts; the Azure blob upload has none but a 5-minute stall check; Octokit's fetch
+// waits 5 minutes for headers), so network-timeout without a byte moving abandons the call and fails the destination.
+
 
 
 
@@ -50,6 +55,19 @@ class ArtifactStorage {
         this.logger = logger;
         this.pageSize = Number(opts.env.PGVB_ARTIFACT_PAGE_SIZE) || 100;
     }
+    /** One remote call, abandoned when its network goes quiet for network-timeout. */
+    bounded(what, size, op) {
+        const b = {
+            timeoutMs: this.opts.networkTimeoutMs ?? _net_js__WEBPACK_IMPORTED_MODULE_7__/* .DEFAULT_NETWORK_TIMEOUT_MS */ .I3,
+            destination: this.id,
+            what,
+            check: "Check the connection to GitHub's artifact service and its blob storage (https://www.githubstatus.com)",
+            logger: this.logger,
+        };
+        if (size !== undefined)
+            b.size = size;
+        return (0,_net_js__WEBPACK_IMPORTED_MODULE_7__/* .bounded */ .Mm)(b, op);
+    }
     repo() {
         const full = this.opts.env.GITHUB_REPOSITORY ?? '';
         const [owner, repo] = full.split('/');
@@ -71,7 +89,9 @@ class ArtifactStorage {
         const options = this.opts.retentionDays ? { retentionDays: this.opts.retentionDays } : {};
         let archive;
         try {
-            archive = await this.client.uploadArtifact(m.name, files, root, options);
+            // (The client reports no byte progress; net.ts watches the sockets, and allows local work, zipping, up to
+            // network-timeout plus the archive's size at 1 MiB/s while no request is in flight.)
+            archive = await this.bounded(`uploading the artifact ${m.name}`, m.archive.size, () => this.client.uploadArtifact(m.name, files, root, options));
         }
         catch (err) {
             throw artifactError(err, `uploading the artifact ${m.name}`);
@@ -83,7 +103,7 @@ class ArtifactStorage {
         try {
             const manifestFile = node_path__WEBPACK_IMPORTED_MODULE_2___default().join(staging, `${m.name}.json`);
             await node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.writeFile(manifestFile, JSON.stringify({ ...m, artifact: { id: archive.id, digest: archive.digest ?? null } }, null, 2) + '\n');
-            await this.client.uploadArtifact(m.name + MANIFEST_SUFFIX, [manifestFile], staging, options);
+            await this.bounded(`uploading the artifact ${m.name}${MANIFEST_SUFFIX}`, undefined, () => this.client.uploadArtifact(m.name + MANIFEST_SUFFIX, [manifestFile], staging, options));
         }
         catch (err) {
             throw artifactError(err, `uploading the artifact ${m.name}${MANIFEST_SUFFIX}`);
@@ -105,7 +125,7 @@ class ArtifactStorage {
         for (let page = 1;; page++) {
             let r;
             try {
-                r = await octokit.rest.actions.listArtifactsForRepo({ owner, repo, per_page: this.pageSize, page });
+                r = await this.bounded(`listing the artifacts of ${owner}/${repo} (page ${page})`, undefined, (signal) => octokit.rest.actions.listArtifactsForRepo({ owner, repo, per_page: this.pageSize, page, request: { signal } }));
             }
             catch (err) {
                 throw artifactError(err, `listing the artifacts of ${owner}/${repo} (page ${page})`);
@@ -137,7 +157,7 @@ class ArtifactStorage {
             }
             const dir = await node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.mkdtemp(node_path__WEBPACK_IMPORTED_MODULE_2___default().join(node_os__WEBPACK_IMPORTED_MODULE_1___default().tmpdir(), 'pgvb-manifest-'));
             try {
-                await this.client.downloadArtifact(man.id, { path: dir, findBy: this.findBy(man.runId) });
+                await this.bounded(`downloading the artifact ${man.name}`, undefined, () => this.client.downloadArtifact(man.id, { path: dir, findBy: this.findBy(man.runId) }));
                 const text = await node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.readFile(node_path__WEBPACK_IMPORTED_MODULE_2___default().join(dir, `${name}.json`), 'utf8');
                 const manifest = (0,_archive_manifest_js__WEBPACK_IMPORTED_MODULE_5__/* .parseManifest */ .Ng)(text, `${man.name}/${name}.json`);
                 if (database !== undefined && manifest.database !== database)
@@ -148,12 +168,12 @@ class ArtifactStorage {
                     manifest,
                     location: `artifact ${name} (id ${archive.id}, run ${archive.runId})`,
                     destination: this.id,
-                    good: (0,_storage_js__WEBPACK_IMPORTED_MODULE_8__/* .isGoodManifest */ .n)(manifest),
+                    good: (0,_storage_js__WEBPACK_IMPORTED_MODULE_9__/* .isGoodManifest */ .n$)(manifest),
                     ref: { archiveId: archive.id, manifestId: man.id, runId: archive.runId },
                 });
             }
             catch (err) {
-                if (err instanceof _errors_js__WEBPACK_IMPORTED_MODULE_6__/* .BackupError */ .hj && /Manifest/.test(err.message)) {
+                if (err instanceof _errors_js__WEBPACK_IMPORTED_MODULE_6__/* .BackupError */ .hj && err.code !== 'storage-timeout' && /Manifest/.test(err.message)) {
                     this.logger.warning(`${err.message} (not a usable backup)`);
                     continue;
                 }
@@ -168,7 +188,7 @@ class ArtifactStorage {
     async get(b, dir) {
         const ref = b.ref;
         try {
-            await this.client.downloadArtifact(ref.archiveId, { path: dir, findBy: this.findBy(ref.runId) });
+            await this.bounded(`downloading the artifact ${b.name}`, b.manifest.archive.size, () => this.client.downloadArtifact(ref.archiveId, { path: dir, findBy: this.findBy(ref.runId) }));
         }
         catch (err) {
             throw artifactError(err, `downloading the artifact ${b.name}`);
@@ -176,7 +196,7 @@ class ArtifactStorage {
         const m = b.manifest;
         const manifestPath = node_path__WEBPACK_IMPORTED_MODULE_2___default().join(dir, `${m.name}.json`);
         await node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.writeFile(manifestPath, JSON.stringify(m, null, 2) + '\n');
-        return (0,_local_js__WEBPACK_IMPORTED_MODULE_7__/* .checkDownload */ .z)({ name: m.name, manifestPath, archivePath: node_path__WEBPACK_IMPORTED_MODULE_2___default().join(dir, m.archive.file), manifest: m, createdAt: b.createdAt, good: b.good }, b.location);
+        return (0,_local_js__WEBPACK_IMPORTED_MODULE_8__/* .checkDownload */ .z)({ name: m.name, manifestPath, archivePath: node_path__WEBPACK_IMPORTED_MODULE_2___default().join(dir, m.archive.file), manifest: m, createdAt: b.createdAt, good: b.good }, b.location);
     }
     async delete(b) {
         const ref = b.ref;
@@ -186,7 +206,8 @@ class ArtifactStorage {
     async deleteId(id, what) {
         const { owner, repo } = this.repo();
         try {
-            await this.octokit().rest.actions.deleteArtifact({ owner, repo, artifact_id: id });
+            const octokit = this.octokit();
+            await this.bounded(`deleting the artifact ${id} of ${what}`, undefined, (signal) => octokit.rest.actions.deleteArtifact({ owner, repo, artifact_id: id, request: { signal } }));
         }
         catch (err) {
             throw artifactError(err, `deleting the artifact ${id} of ${what}`);

@@ -22,12 +22,17 @@ __webpack_require__.r(__webpack_exports__);
 /* harmony import */ var _actions_cache__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(18091);
 /* harmony import */ var _archive_manifest_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(49365);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(83916);
-/* harmony import */ var _local_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(72922);
-/* harmony import */ var _storage_js__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(32912);
+/* harmony import */ var _net_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(88316);
+/* harmony import */ var _local_js__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(72922);
+/* harmony import */ var _storage_js__WEBPACK_IMPORTED_MODULE_7__ = __webpack_require__(32912);
 // destination: cache. The real @actions/cache client saves each backup under the key
 // pgvector-backup-<db>-<YYYYMMDD_HHMMSS>; latest is restored by that prefix, so pull-request workflows (which
 // may read the default branch's caches) can test-restore without any secret. The cache service keeps only what
 // it keeps (entries unused for 7 days are evicted): list shows the newest entry, and prune deletes nothing here.
+// Every call runs under net.ts's `bounded`: the client's upload to blob storage has no timeout at all, its Twirp
+// calls wait 3 minutes per attempt, so network-timeout without a byte moving abandons the call and fails the
+// destination.
+
 
 
 
@@ -59,11 +64,28 @@ function cachePrefix(database) {
 const STAGING = '.pgvector-backup-cache';
 class CacheStorage {
     logger;
+    networkTimeoutMs;
     id = 'cache';
     staging;
-    constructor(env, logger) {
+    constructor(env, logger, 
+    /** network-timeout (ms). */
+    networkTimeoutMs = _net_js__WEBPACK_IMPORTED_MODULE_5__/* .DEFAULT_NETWORK_TIMEOUT_MS */ .I3) {
         this.logger = logger;
+        this.networkTimeoutMs = networkTimeoutMs;
         this.staging = node_path__WEBPACK_IMPORTED_MODULE_1___default().join(env.GITHUB_WORKSPACE ?? process.cwd(), STAGING);
+    }
+    /** One client call, abandoned when its network goes quiet for network-timeout. */
+    bounded(what, size, op) {
+        const b = {
+            timeoutMs: this.networkTimeoutMs,
+            destination: this.id,
+            what,
+            check: "Check the connection to GitHub's cache service and its blob storage (https://www.githubstatus.com)",
+            logger: this.logger,
+        };
+        if (size !== undefined)
+            b.size = size;
+        return (0,_net_js__WEBPACK_IMPORTED_MODULE_5__/* .bounded */ .Mm)(b, op);
     }
     async clearStaging() {
         await node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.rm(this.staging, { recursive: true, force: true });
@@ -80,9 +102,13 @@ class CacheStorage {
             const key = cacheKey(b.name, b.manifest.database);
             let id;
             try {
-                id = await _actions_cache__WEBPACK_IMPORTED_MODULE_2__/* .saveCache */ .Io([STAGING], key);
+                // (The client reports no byte progress and first runs tar and zstd over the archive: net.ts watches the
+                // sockets, and allows that local work up to network-timeout plus the archive's size at 1 MiB/s.)
+                id = await this.bounded(`saving the cache ${key}`, b.manifest.archive.size, () => _actions_cache__WEBPACK_IMPORTED_MODULE_2__/* .saveCache */ .Io([STAGING], key));
             }
             catch (err) {
+                if (err instanceof _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .BackupError */ .hj)
+                    throw err;
                 throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .BackupError */ .hj(`Saving the cache ${key} failed: ${err.message}`, 'See the error; run again', { code: 'storage-cache', cause: err });
             }
             // saveCache reports most failures by returning -1 and logging a warning: that is a failed destination.
@@ -102,9 +128,12 @@ class CacheStorage {
         const prefix = cachePrefix(database);
         let key;
         try {
-            key = await _actions_cache__WEBPACK_IMPORTED_MODULE_2__/* .restoreCache */ .P3([STAGING], prefix, [prefix]);
+            // (Size unknown until found: the allowance for unpacking grows with the bytes downloaded.)
+            key = await this.bounded(`looking up the cache ${prefix}*`, undefined, () => _actions_cache__WEBPACK_IMPORTED_MODULE_2__/* .restoreCache */ .P3([STAGING], prefix, [prefix]));
         }
         catch (err) {
+            if (err instanceof _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .BackupError */ .hj)
+                throw err;
             throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .BackupError */ .hj(`Looking up the cache ${prefix}* failed: ${err.message}`, 'See the error; run again', { code: 'storage-cache', cause: err });
         }
         if (!key) {
@@ -128,7 +157,7 @@ class CacheStorage {
                 manifest,
                 location: `cache ${key}`,
                 destination: this.id,
-                good: (0,_storage_js__WEBPACK_IMPORTED_MODULE_6__/* .isGoodManifest */ .n)(manifest),
+                good: (0,_storage_js__WEBPACK_IMPORTED_MODULE_7__/* .isGoodManifest */ .n$)(manifest),
                 ref: { key },
             },
         ];
@@ -139,7 +168,7 @@ class CacheStorage {
         if (!(await node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.stat(node_path__WEBPACK_IMPORTED_MODULE_1___default().join(this.staging, m.archive.file)).catch(() => undefined))) {
             await this.clearStaging();
             const { key } = b.ref;
-            const got = await _actions_cache__WEBPACK_IMPORTED_MODULE_2__/* .restoreCache */ .P3([STAGING], key);
+            const got = await this.bounded(`restoring the cache ${key}`, m.archive.size, () => _actions_cache__WEBPACK_IMPORTED_MODULE_2__/* .restoreCache */ .P3([STAGING], key));
             if (got !== key)
                 throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .BackupError */ .hj(`The cache ${key} could not be restored`, 'It may have been evicted; use another destination', { code: 'storage-cache-evicted' });
         }
@@ -149,7 +178,7 @@ class CacheStorage {
         await node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.rename(node_path__WEBPACK_IMPORTED_MODULE_1___default().join(this.staging, m.archive.file), archivePath);
         await node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.rename(node_path__WEBPACK_IMPORTED_MODULE_1___default().join(this.staging, `${m.name}.json`), manifestPath);
         await node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.rm(this.staging, { recursive: true, force: true });
-        return (0,_local_js__WEBPACK_IMPORTED_MODULE_5__/* .checkDownload */ .z)({ name: m.name, manifestPath, archivePath, manifest: m, createdAt: b.createdAt, good: b.good }, b.location);
+        return (0,_local_js__WEBPACK_IMPORTED_MODULE_6__/* .checkDownload */ .z)({ name: m.name, manifestPath, archivePath, manifest: m, createdAt: b.createdAt, good: b.good }, b.location);
     }
     /** A cache entry is saved whole or not at all: no leftovers. */
     async orphans() {

@@ -39,6 +39,8 @@ export interface Config {
   dryRun: boolean;
   jobs: number;
   lockWaitTimeout: string;
+  /** network-timeout: how long a remote call may go without moving a byte (also in s3, sftp and pushgateway). */
+  networkTimeoutMs: number;
   pgBinDir?: string;
   /** Seconds between progress lines during long work. */
   progressSeconds: number;
@@ -95,6 +97,18 @@ export function parseWholeNumber(name: InputName, value: string, min: number, ma
     throw new ConfigurationError(`Input ${name} must be a whole number from ${min} to ${max}; got "${value}"`, { code: 'config-invalid-input' });
   }
   return Number(v);
+}
+
+/** network-timeout: whole seconds, in ms. */
+export function parseNetworkTimeout(value: string): number {
+  const v = value.trim();
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 86400) {
+    throw new ConfigurationError(
+      `Input network-timeout must be a whole number of seconds from 1 to 86400 (how long a remote call may go without moving a byte before it is abandoned), such as 60; got "${value}"`,
+      { code: 'config-invalid-input' },
+    );
+  }
+  return Number(v) * 1000;
 }
 
 /** A PostgreSQL interval that lock_timeout and pg_dump --lock-wait-timeout both accept. */
@@ -155,6 +169,7 @@ export function buildConfig(get: InputGetter, env: NodeJS.ProcessEnv = process.e
   if (!backup.includes('/') && !backup.includes(path.sep) && backup.includes('..')) throw new ConfigurationError(`Input backup "${backup}" is not a valid backup name (no ..); use latest, a backup name or a path`, { code: 'config-backup-name' });
 
   const jobsText = optional('jobs');
+  const networkTimeoutMs = parseNetworkTimeout(input('network-timeout'));
   const warnings: string[] = [];
   const config: Config = {
     mode,
@@ -164,8 +179,9 @@ export function buildConfig(get: InputGetter, env: NodeJS.ProcessEnv = process.e
     s3: {
       forcePathStyle: parseBoolean('s3-force-path-style', input('s3-force-path-style')),
       checksums: oneOf('s3-checksums', input('s3-checksums'), ['when-required', 'when-supported'] as const),
+      networkTimeoutMs,
     },
-    sftp: sftp.options,
+    sftp: { ...sftp.options, networkTimeoutMs },
     backupDir: path.resolve(input('backup-dir')),
     format,
     compression,
@@ -184,6 +200,7 @@ export function buildConfig(get: InputGetter, env: NodeJS.ProcessEnv = process.e
     dryRun: parseBoolean('dry-run', input('dry-run')),
     jobs: jobsText === undefined ? Math.max(1, os.availableParallelism()) : parseWholeNumber('jobs', jobsText, 1, 64),
     lockWaitTimeout: parseTimeout('lock-wait-timeout', input('lock-wait-timeout')),
+    networkTimeoutMs,
     progressSeconds: progressSecondsFrom(env),
     env,
     metricsPrefix: input('metrics-prefix').trim(),
@@ -212,9 +229,14 @@ export function buildConfig(get: InputGetter, env: NodeJS.ProcessEnv = process.e
   }
   const days = config.retention.days;
   const gfs = config.retention;
-  if (destination.includes('artifact') && days > 0 && (days > 90 || gfs.weekly > 0 || gfs.monthly > 0 || gfs.yearly > 0 || gfs.daily > days)) {
+  if (destination.includes('artifact') && (days > 90 || days === 0 || gfs.weekly > 0 || gfs.monthly > 0 || gfs.yearly > 0 || gfs.daily > 90)) {
     warnings.push(
-      `GitHub deletes artifacts after at most 90 days (here ${Math.min(days, 90)}, from retention-days): backups that keep-daily/-weekly/-monthly/-yearly or retention-days want to keep longer will expire in the artifact destination; add an s3:// destination for long-term copies`,
+      'GitHub deletes artifacts after the repository\'s artifact retention (90 days by default; at most 400 for private repositories, set in Settings > Actions): backups that keep-daily/-weekly/-monthly/-yearly or retention-days want to keep longer will expire in the artifact destination; add an s3:// destination for long-term copies',
+    );
+  }
+  if (config.mode === 'backup' && config.verify === 'none') {
+    warnings.push(
+      'verify: none writes unverified backups: they never count as good, so retention keeps the good ones (keep-min, the newest good backup) whatever it deletes, and latest for a restore skips them. Verify them later (mode: verify or test-restore), or use verify: quick (seconds) or full',
     );
   }
   const s3Endpoint = optional('s3-endpoint');
@@ -238,7 +260,7 @@ export function buildConfig(get: InputGetter, env: NodeJS.ProcessEnv = process.e
       throw new ConfigurationError('Input pushgateway-url must be an http(s) URL such as http://pushgateway:9091', { code: 'config-invalid-input' });
     }
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigurationError('Input pushgateway-url must be an http(s) URL such as http://pushgateway:9091', { code: 'config-invalid-input' });
-    config.pushgateway = { url: gateway, job: input('pushgateway-job').trim() || 'pgvector-backup' };
+    config.pushgateway = { url: gateway, job: input('pushgateway-job').trim() || 'pgvector-backup', timeoutMs: networkTimeoutMs };
     const token = optional('pushgateway-token');
     if (token) config.pushgateway.token = token;
     config.secrets.push(gateway);

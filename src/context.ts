@@ -1,4 +1,5 @@
 import type { Config } from './config.js';
+import { BackupError } from './errors.js';
 import { terminateChildren } from './exec.js';
 import type { Logger } from './logger.js';
 import type { Reporter } from './report/reporter.js';
@@ -9,7 +10,12 @@ export interface Context {
   logger: Logger;
   reporter: Reporter;
   /** Facts the modes learn for the metrics (the rest comes from the outputs). */
-  facts: { database?: string; dumpBytes?: number };
+  facts: {
+    database?: string;
+    dumpBytes?: number;
+    /** The run's last verification: it passed, found damage, or could not run (the metrics tell them apart). */
+    verification?: 'passed' | 'failed' | 'inconclusive';
+  };
   /** Registers cleanup to run if the process is interrupted (SIGINT/SIGTERM); returns the unregister function. */
   onCancel: (fn: () => Promise<void> | void) => () => void;
 }
@@ -23,6 +29,11 @@ export function isCancelled(): boolean {
   return cancelled;
 }
 
+/** The error a step reports once the run was cancelled (instead of whatever the killed children said). */
+export function cancelledError(): BackupError {
+  return new BackupError('The run was cancelled', 'Nothing from this run was recorded about any backup; run it again', { code: 'run-cancelled' });
+}
+
 /** The entry points' onCancel: runs every registered cleanup on SIGINT/SIGTERM, then exits. */
 export function onCancel(fn: () => Promise<void> | void): () => void {
   if (!installed) {
@@ -33,6 +44,7 @@ export function onCancel(fn: () => Promise<void> | void): () => void {
     ] as const) {
       process.once(signal, () => {
         cancelled = true;
+        process.stderr.write(`The run was cancelled (${signal}): stopping, cleaning up; nothing from this run is recorded about any backup\n`);
         terminateChildren();
         void (async () => {
           for (const h of [...handlers].reverse()) {

@@ -10,6 +10,8 @@ import type { Context } from './context.js';
 import { ConfigurationError, errorCode, type ErrorCode } from './errors.js';
 import { ConsoleLogger, MemoryLogger, type Logger, type Secrets } from './logger.js';
 import { connect, describeTarget, poolerProblem } from './postgres/connection.js';
+import { standingOf } from './archive/manifest.js';
+import { standingText } from './modes/list.js';
 import { readServerInfo, type ServerInfo } from './postgres/inventory.js';
 import { discover, findClientTools, serverMajor } from './postgres/tools.js';
 import { formatBytes, formatElapsed } from './progress.js';
@@ -275,13 +277,13 @@ export function lastBackupCheck(listing: Listing, database: string, destinations
   const newest = listing.backups[0];
   const runFix = 'Run pgvector-backup backup, and check that the schedule (cron or the workflow) runs and succeeds';
   if (!good) {
-    const bad = newest ? ` (${newest.name} failed verification)` : '';
+    const bad = newest ? ` (the newest, ${newest.name}, is ${standingText(newest.manifest)})` : '';
     return check('last backup', 'warn', `no good backup of ${database} in ${where}${bad}${failures}`, listing.failures.length ? 'Fix access to the destinations that could not be listed; ' + runFix : runFix);
   }
   const ageHours = (now.getTime() - good.createdAt.getTime()) / 3_600_000;
   const age = formatElapsed(Math.max(0, ageHours * 3600));
-  const verification = good.manifest.verification ? `verified ${good.manifest.verification.level}` : 'not verified';
-  const unverifiedNewer = newest && newest !== good ? `; the newer ${newest.name} failed verification` : '';
+  const verification = `verified ${standingOf(good.manifest.verifications).level ?? ''}`.trim();
+  const unverifiedNewer = newest && newest !== good ? `; the newer ${newest.name} is ${standingText(newest.manifest)}` : '';
   const detail = `${good.name} in ${good.destination}, ${age} old, ${verification}${unverifiedNewer}${failures}`;
   if (ageHours > maxAgeHours) return check('last backup', 'warn', `${detail}: older than ${maxAgeHours} h`, runFix);
   if (unverifiedNewer || failures) return check('last backup', 'warn', detail, failures ? 'Fix access to the destinations that could not be listed' : 'Run verify on it or a new backup; see why it failed');

@@ -40,15 +40,27 @@ export class ConfigurationError extends Error {
 export class BackupError extends Error {
   override readonly name = 'BackupError';
   readonly code: ErrorCode | undefined;
+  /**
+   * Evidence about the archive itself (its stored bytes differ, its structure is broken, its ciphertext fails
+   * authentication under a matching key, its restored data differs from the manifest). Only such an error makes
+   * a backup bad; every other failure of a check means the check could not run and records nothing.
+   */
+  readonly damage: boolean;
   constructor(
     message: string,
     /** What the user should do about it. */
     readonly hint?: string,
-    options?: { code?: ErrorCode; cause?: unknown },
+    options?: { code?: ErrorCode; cause?: unknown; damage?: boolean },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = options?.code;
+    this.damage = options?.damage === true;
   }
+}
+
+/** True when the error proves the archive damaged (see BackupError.damage); anything else proves nothing. */
+export function isDamage(err: unknown): err is BackupError {
+  return err instanceof BackupError && err.damage;
 }
 
 /** One line for the user: the message and, when known, what to do. */

@@ -118,7 +118,7 @@ export const INPUTS = [
   {
     name: 'migrate-command',
     description:
-      'For test-restore: a command run after the restore with DATABASE_URL (and PG*) set to the restored database, such as your migrations; its exit code decides. Then the manifest comparison.',
+      'For test-restore: a command run after the restore and its comparison with the manifest, with DATABASE_URL (and PG*) set to the restored database, such as your migrations; its exit code decides. It runs the pull request\'s code, so it gets only the restored copy\'s connection and ordinary process variables: no inputs, tokens, keys or passphrases.',
     default: '',
   },
   {
@@ -167,6 +167,12 @@ export const INPUTS = [
     name: 'lock-wait-timeout',
     description: 'How long to wait for a table lock held by another session before failing (PostgreSQL interval, e.g. 60s, 5min).',
     default: '60s',
+  },
+  {
+    name: 'network-timeout',
+    description:
+      'Seconds a remote call (s3://, sftp://, artifact, cache, the Pushgateway) may go without moving a byte before it is abandoned and that destination fails, instead of hanging until the job\'s time limit. Transfers that keep moving are never cut, however long they take.',
+    default: '60',
   },
   {
     name: 'pg-bin-dir',
@@ -323,7 +329,7 @@ export const OUTPUTS = [
   { name: 'vectors', description: 'Total non-null vector values in the backup.' },
   { name: 'server-version', description: 'PostgreSQL server version of the source.' },
   { name: 'pgvector-version', description: 'pgvector extension version in the source (empty when not installed).' },
-  { name: 'verified', description: 'true when the requested verification passed, else false.' },
+  { name: 'verified', description: 'true when the requested verification passed, else false (it failed, or could not run: then nothing was recorded about the backup).' },
   { name: 'restore-seconds', description: 'Seconds the test restore took (all phases).' },
   { name: 'index-build-seconds', description: 'Seconds the test restore spent in post-data (index builds, constraints).' },
   { name: 'mismatches', description: 'Number of differences the test restore found against the manifest.' },

@@ -250,5 +250,6 @@ function decryptionError(err: unknown, method: EncryptionMethod, what: string): 
       { code: 'crypto-wrong-key', cause: err },
     );
   }
-  return new BackupError(`Decrypting ${what} failed: ${msg}`, 'The encrypted archive was modified or damaged; nothing was restored from it. Use another backup', { code: 'crypto-damaged', cause: err });
+  // The key matched (its stanza unwrapped the file key), yet the ciphertext fails authentication: damage.
+  return new BackupError(`Decrypting ${what} failed: ${msg}`, 'The encrypted archive was modified or damaged; nothing was restored from it. Use another backup', { code: 'crypto-damaged', cause: err, damage: true });
 }

@@ -7,7 +7,7 @@ import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { BackupError } from '../errors.js';
+import { BackupError, ConfigurationError } from '../errors.js';
 import { decryptor, encryptionSuffix, encryptor, type DecryptionSettings, type EncryptionMethod, type EncryptionSettings } from './crypto.js';
 import type { Manifest } from './manifest.js';
 import { hashDirectory, hashFile, Meter } from './pipeline.js';
@@ -31,7 +31,17 @@ function stripSuffix(name: string, method: EncryptionMethod): string {
 async function decryptFile(src: string, dst: string, method: EncryptionMethod, d: DecryptionSettings, what: string): Promise<{ size: number; sha256: string }> {
   const meter = new Meter(true);
   await fs.mkdir(path.dirname(dst), { recursive: true, mode: 0o700 });
-  await pipeline(createReadStream(src, { highWaterMark: 1 << 20 }), decryptor(method, d, what), meter, createWriteStream(dst, { flags: 'wx', mode: 0o600 }));
+  try {
+    await pipeline(createReadStream(src, { highWaterMark: 1 << 20 }), decryptor(method, d, what), meter, createWriteStream(dst, { flags: 'wx', mode: 0o600 }));
+  } catch (err) {
+    if (err instanceof BackupError || err instanceof ConfigurationError) throw err;
+    // Reading the archive or writing the plaintext failed (a full TMPDIR): the check could not run.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') {
+      throw new BackupError(`No space left in ${path.dirname(dst)} to decrypt ${what}`, 'This says nothing about the backup: free space in TMPDIR (or point TMPDIR at a larger volume) and run again', { code: 'disk-full', cause: err });
+    }
+    throw new BackupError(`Decrypting ${what} could not run: ${(err as Error).message}`, 'This says nothing about the backup: check the file and TMPDIR, then run again', { code: 'verify-could-not-check', cause: err });
+  }
   return { size: meter.bytes, sha256: meter.digest() };
 }
 
@@ -60,7 +70,7 @@ export async function decryptArchive(m: Manifest, archivePath: string, d: Decryp
     ({ size, sha256 } = await decryptFile(archivePath, out, enc.method, d, what));
   }
   if (sha256 !== enc.plaintextSha256 || size !== enc.plaintextSize) {
-    throw new BackupError(`Backup ${m.name} decrypts to content that differs from its manifest (${size} bytes, expected ${enc.plaintextSize})`, 'The archive or its manifest was replaced; use another backup', { code: 'verify-decrypted-mismatch' });
+    throw new BackupError(`Backup ${m.name} decrypts to content that differs from its manifest (${size} bytes, expected ${enc.plaintextSize})`, 'The archive or its manifest was replaced; use another backup', { code: 'verify-decrypted-mismatch', damage: true });
   }
   const view: Manifest = { ...m, encryption: null, archive: { ...m.archive, file: plainName, size, sha256, ...(files ? { files } : {}) } };
   return { path: out, manifest: view };

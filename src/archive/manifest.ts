@@ -3,11 +3,13 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { BackupError } from '../errors.js';
+import { writeError } from './pipeline.js';
 import type { Inventory, KnnCheck } from '../postgres/inventory.js';
 import { encryptionSuffix, type EncryptionInfo, type EncryptionMethod } from './crypto.js';
 
-export const MANIFEST_VERSION = 1;
-/** verification.failure of a backup whose verification has not finished (yet). */
+/** 2: `verifications` holds every conclusive check (version 1 had one overwritten `verification` slot). */
+export const MANIFEST_VERSION = 2;
+/** verification.failure that version 1 wrote while a backup's own verification ran: it never finished then. */
 export const PENDING = 'verification did not finish';
 export const TOOL_NAME = 'pgvector-backup';
 
@@ -20,12 +22,19 @@ export interface ArchiveFile {
   sha256: string;
 }
 
+/**
+ * One conclusive check of the archive: it ran and either passed or found evidence about the archive's own bytes
+ * or content (checksum, structure, authentication, restored data). A check that could not run (no key, no tool,
+ * no target, cancelled) is never recorded: it proves nothing about the archive.
+ */
 export interface Verification {
   level: 'quick' | 'full';
   ok: boolean;
   at: string;
   checks: string[];
   failure?: string;
+  /** The error code of a failed check (docs/TROUBLESHOOTING.md). */
+  code?: string;
   restoreSeconds?: number;
   indexBuildSeconds?: number;
   mismatches?: number;
@@ -66,7 +75,65 @@ export interface Manifest extends Contents {
   durationSeconds: number;
   totals: { tables: number; rows: number; vectors: number };
   knn: KnnCheck | null;
+  /** Every conclusive verification, oldest first. A backup's standing is derived from it (standing()). */
+  verifications: Verification[];
+  /** The newest entry of `verifications`, or null: kept for readers of manifest version 1. */
   verification: Verification | null;
+}
+
+/**
+ * good: its newest conclusive verification passed (and no failure of a higher level stands after it);
+ * unverified: never verified conclusively (verify: none, a run that could not verify it, or was cancelled);
+ * bad: a check found the archive damaged or different from what was recorded.
+ * Only good backups count for latest, keep-min, "newest good" and the GFS picks.
+ */
+export type Standing = 'good' | 'unverified' | 'bad';
+
+const LEVEL_RANK = { quick: 1, full: 2 } as const;
+
+export interface StandingInfo {
+  standing: Standing;
+  /** The highest level of the passed checks that make it good. */
+  level?: Verification['level'];
+  /** The check that decided the standing (for list and the summaries). */
+  decidedBy?: Verification;
+  /** The newest conclusive check. */
+  last?: Verification;
+}
+
+/**
+ * Derives a backup's standing from its verification history: a failure makes it bad until a later pass of the same
+ * or a higher level (a quick pass never clears a failed test restore); a later quick pass never lowers the level
+ * that a full one earned.
+ */
+export function standingOf(history: readonly Verification[]): StandingInfo {
+  const ordered = [...history].sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
+  let info: StandingInfo = { standing: 'unverified' };
+  let failedLevel = 0;
+  for (const v of ordered) {
+    const rank = LEVEL_RANK[v.level] ?? 1;
+    if (!v.ok) {
+      failedLevel = Math.max(info.standing === 'bad' ? failedLevel : 0, rank);
+      info = { standing: 'bad', decidedBy: v };
+    } else if (info.standing === 'bad') {
+      if (rank >= failedLevel) info = { standing: 'good', level: v.level, decidedBy: v };
+    } else {
+      const keep = info.standing === 'good' && info.level !== undefined && LEVEL_RANK[info.level] > rank;
+      info = keep ? info : { standing: 'good', level: v.level, decidedBy: v };
+    }
+  }
+  const last = ordered.at(-1);
+  return last ? { ...info, last } : info;
+}
+
+export function standing(m: Pick<Manifest, 'verifications'>): Standing {
+  return standingOf(m.verifications).standing;
+}
+
+/** Appends a conclusive check to the history (the manifest object only; writeManifest stores it). */
+export function addVerification(m: Manifest, v: Verification): void {
+  m.verifications = [...m.verifications, v];
+  m.verification = v;
 }
 
 /** A database name as it appears in file names, object keys and cache keys: no separators, no leading dot, no "..". */
@@ -99,18 +166,27 @@ export function manifestPathFor(dir: string, name: string): string {
   return path.join(dir, `${name}.json`);
 }
 
-/** Writes the manifest under a temporary name and renames it into place: readers see all of it or nothing. */
+/**
+ * Writes the manifest under a temporary name and renames it into place: readers see all of it or nothing. A
+ * failed write (a full disk) leaves no `.partial` behind and the previous manifest untouched, and is reported as
+ * the same `disk-full` (or permission) error as a failed dump.
+ */
 export async function writeManifest(dir: string, manifest: Manifest): Promise<string> {
   const final = manifestPathFor(dir, manifest.name);
   const tmp = `${final}.partial`;
-  const fh = await fs.open(tmp, 'w', 0o644);
   try {
-    await fh.writeFile(JSON.stringify(manifest, null, 2) + '\n');
-    await fh.sync();
-  } finally {
-    await fh.close();
+    const fh = await fs.open(tmp, 'w', 0o644);
+    try {
+      await fh.writeFile(JSON.stringify(manifest, null, 2) + '\n');
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fs.rename(tmp, final);
+  } catch (err) {
+    await fs.rm(tmp, { force: true }).catch(() => undefined);
+    throw writeError(err, final);
   }
-  await fs.rename(tmp, final);
   return final;
 }
 
@@ -146,6 +222,9 @@ export function parseManifest(text: string, file: string): Manifest {
     if (!Array.isArray(obj.extensions)) problems.push('extensions');
     if (!Array.isArray(obj.indexes)) problems.push('indexes');
     if (!Array.isArray(obj.sequences)) problems.push('sequences');
+    if (obj.verifications !== undefined && (!Array.isArray(obj.verifications) || obj.verifications.some((v) => v === null || typeof v !== 'object' || typeof v.ok !== 'boolean' || !['quick', 'full'].includes(v.level) || Number.isNaN(Date.parse(v.at))))) {
+      problems.push('verifications');
+    }
     const e = obj.encryption;
     if (e !== undefined && e !== null && (typeof e !== 'object' || !['age', 'gpg'].includes(e.method) || !Array.isArray(e.recipients) || typeof e.plaintextSha256 !== 'string' || !SHA256.test(e.plaintextSha256) || !Number.isSafeInteger(e.plaintextSize))) {
       problems.push('encryption');
@@ -158,6 +237,11 @@ export function parseManifest(text: string, file: string): Manifest {
   out.knn ??= null;
   out.encryption ??= null;
   out.verification ??= null;
+  if (!Array.isArray(out.verifications)) {
+    // Version 1 kept one slot; a verification that never finished then was written as a failure: unverified.
+    const v = out.verification;
+    out.verifications = v && !(v.ok === false && v.failure === PENDING) ? [v] : [];
+  }
   out.roles ??= [];
   out.largeObjects ??= 0;
   return out;

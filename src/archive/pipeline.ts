@@ -12,7 +12,8 @@ import { BackupError, type ErrorCode } from '../errors.js';
 import { describeExit, lastLines, spawnCommand, Tail, waitForExit, type Command } from '../exec.js';
 import type { Logger } from '../logger.js';
 import { byteProgress, formatBytes, withProgress } from '../progress.js';
-import type { CompressionMethod } from './manifest.js';
+import type { CompressionMethod, Format } from './manifest.js';
+import { completenessTap, type CompletenessTap, type DumpShape } from './completeness.js';
 import { encryptor, type EncryptionSettings } from './crypto.js';
 
 /**
@@ -33,13 +34,19 @@ const CHUNK = 1 << 20;
 export class Meter extends Transform {
   bytes = 0;
   private readonly hash = createHash('sha256');
-  constructor(private readonly hashing = true) {
+  constructor(
+    private readonly hashing = true,
+    /** Sees each chunk as it passes (the dump's self-check); a promise holds the stream back until it settles. */
+    private readonly onChunk?: (chunk: Buffer) => void | Promise<void>,
+  ) {
     super();
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
     this.bytes += chunk.length;
     if (this.hashing) this.hash.update(chunk);
-    cb(null, chunk);
+    const waiting = this.onChunk?.(chunk);
+    if (waiting) void waiting.then(() => cb(null, chunk), (err: Error) => cb(err));
+    else cb(null, chunk);
   }
   digest(): string {
     return this.hash.digest('hex');
@@ -161,6 +168,19 @@ function zstdDecompressor(): Duplex {
   return programStage('zstd', ['-d', '-q', '-c'], 'zstd -d', ZSTD_MISSING);
 }
 
+/**
+ * A decoder that refused a stream's own bytes (evidence that the stream is damaged): zlib's and zstd's data errors
+ * from Node's zlib, or the zstd program exiting 1 on its input. Not a decoder that could not run (no memory, no
+ * program, killed).
+ */
+export function decoderRefused(err: unknown): boolean {
+  const e = err as NodeJS.ErrnoException | undefined;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  if (/^(Z_DATA_ERROR|Z_BUF_ERROR|Z_NEED_DICT)$/.test(code)) return true;
+  if (/^ZSTD_error_/.test(code)) return code !== 'ZSTD_error_memory_allocation';
+  return /^zstd -d exited with code 1\b/.test(e?.message ?? '');
+}
+
 export function compressor(method: CompressionMethod, level?: number): Duplex | undefined {
   if (method === 'none') return undefined;
   const lvl = level ?? DEFAULT_LEVEL[method];
@@ -184,6 +204,8 @@ export interface DumpResult {
   files?: Array<{ path: string; size: number; sha256: string }>;
   /** Size and sha256 of the bytes before encryption (when encrypted). */
   plaintext?: { size: number; sha256: string };
+  /** The self-check's walk of what pg_dump wrote (streamed formats); rejects when it ends inside the structure. */
+  shape?: Promise<DumpShape>;
 }
 
 // Progress (a terminal's live line or periodic lines) and byte formatting live in src/progress.ts.
@@ -209,6 +231,8 @@ export async function streamDump(opts: {
    * contents with the data offsets at the end. The checksum is then taken after it exited, not while it writes.
    */
   rewritesOutput?: boolean;
+  /** Walks what pg_dump wrote (the self-check): fed the plaintext, or the compressed bytes it decodes itself. */
+  check?: Format;
 }): Promise<DumpResult> {
   const name = opts.name ?? path.basename(opts.command.file);
   // Nothing to do to the bytes (no compression of ours, no encryption): pg_dump writes the file itself.
@@ -223,12 +247,14 @@ export async function streamDump(opts: {
   const exited = waitForExit(child);
   opts.signal?.addEventListener('abort', () => child.kill('SIGTERM'), { once: true });
   const direct = program ? directZstd(program, child, opts.compression!.level ?? DEFAULT_LEVEL.zstd) : undefined;
-  const rawMeter = new Meter(false);
+  // The self-check sees pg_dump's bytes; with the zstd program in between, the compressed ones, which it decodes.
+  const tap = opts.check ? completenessTap(opts.check, direct ? 'zstd' : undefined) : undefined;
+  const rawMeter = new Meter(false, direct ? undefined : tap && ((c) => tap.write(c)));
   const outMeter = new Meter(true);
   const stages: Array<Readable | Duplex | Writable> = direct ? [direct.stdout!] : [child.stdout!, rawMeter];
   const comp = !direct && opts.compression ? compressor(opts.compression.method, opts.compression.level) : undefined;
   if (comp) stages.push(comp);
-  const plainMeter = opts.encryption ? new Meter(true) : undefined;
+  const plainMeter = opts.encryption ? new Meter(true, direct ? tap && ((c) => tap.write(c)) : undefined) : undefined;
   if (plainMeter) stages.push(plainMeter, encryptor(opts.encryption!));
   stages.push(outMeter);
   // flush: the file is fsynced before it closes, so a renamed archive is on disk.
@@ -263,7 +289,15 @@ export async function streamDump(opts: {
     dumpBytes = counted ? counted.in : await decompressedSize(opts.outFile, opts.encryption !== undefined);
   }
   opts.logger.debug(`${name} finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  return { dumpBytes, size: outMeter.bytes, sha256: outMeter.digest(), ...(plainMeter ? { plaintext: { size: plainMeter.bytes, sha256: plainMeter.digest() } } : {}) };
+  return { dumpBytes, size: outMeter.bytes, sha256: outMeter.digest(), ...(plainMeter ? { plaintext: { size: plainMeter.bytes, sha256: plainMeter.digest() } } : {}), ...shapeOf(tap) };
+}
+
+/** The tap's verdict as a settled promise (its rejection is handled where it is judged). */
+function shapeOf(tap: CompletenessTap | undefined): { shape?: Promise<DumpShape> } {
+  if (!tap) return {};
+  const shape = tap.end();
+  shape.catch(() => undefined);
+  return { shape };
 }
 
 /**
@@ -278,6 +312,8 @@ async function zstdToFile(opts: Parameters<typeof streamDump>[0], name: string, 
   // process would start reading (and lose) the first bytes of the dump.
   const fh = await createArchiveFile(opts.outFile);
   const started = Date.now();
+  // The self-check decodes the compressed bytes the checksum reads (on libuv's thread pool) and walks them.
+  const tap = opts.check ? completenessTap(opts.check, 'zstd') : undefined;
   let child: ChildProcess | undefined;
   let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
   let direct: ReturnType<typeof directZstd> | undefined;
@@ -289,7 +325,7 @@ async function zstdToFile(opts: Parameters<typeof streamDump>[0], name: string, 
     exited = waitForExit(c);
     opts.signal?.addEventListener('abort', () => c.kill('SIGTERM'), { once: true });
     direct = directZstd(program, c, opts.compression!.level ?? DEFAULT_LEVEL.zstd, fh.fd);
-    follower = followFile(fh, direct.exited);
+    follower = followFile(fh, direct.exited, tap && ((chunk) => tap.write(chunk)));
     const z = direct;
     const f = follower;
     const progress = byteProgress(name, () => z.readBytes(), { verb: 'dumped', extra: () => `${formatBytes(f.bytes())} written` });
@@ -303,7 +339,7 @@ async function zstdToFile(opts: Parameters<typeof streamDump>[0], name: string, 
     await syncFile(fh, opts.outFile);
     const dumpBytes = counted ? counted.in : await decompressedSize(opts.outFile, false);
     opts.logger.debug(`${name} finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    return { dumpBytes, size: h.size, sha256: h.sha256 };
+    return { dumpBytes, size: h.size, sha256: h.sha256, ...shapeOf(tap) };
   } catch (err) {
     child?.kill('SIGTERM');
     direct?.kill();
@@ -324,6 +360,9 @@ async function zstdToFile(opts: Parameters<typeof streamDump>[0], name: string, 
  */
 async function dumpToFile(opts: Parameters<typeof streamDump>[0], name: string): Promise<DumpResult> {
   const fh = await createArchiveFile(opts.outFile);
+  // The self-check walks the file with the checksum's own read.
+  const tap = opts.check ? completenessTap(opts.check) : undefined;
+  const onChunk = tap && ((chunk: Buffer): void | Promise<void> => tap.write(chunk));
   let child: ChildProcess | undefined;
   let exitedPromise: Promise<unknown> | undefined;
   let follower: ReturnType<typeof followFile> | undefined;
@@ -337,9 +376,9 @@ async function dumpToFile(opts: Parameters<typeof streamDump>[0], name: string):
     opts.signal?.addEventListener('abort', () => c.kill('SIGTERM'), { once: true });
     const written = async (): Promise<{ size: number; sha256: string }> => {
       await exited;
-      return hashFile(opts.outFile);
+      return hashFile(opts.outFile, onChunk);
     };
-    const f = opts.rewritesOutput ? undefined : (follower = followFile(fh, exited));
+    const f = opts.rewritesOutput ? undefined : (follower = followFile(fh, exited, onChunk));
     const size = (): number | undefined => {
       if (f) return f.bytes();
       try {
@@ -352,7 +391,7 @@ async function dumpToFile(opts: Parameters<typeof streamDump>[0], name: string):
     if (code !== 0 || signal) throw dumpFailure(name, code, signal, stderr.toString(), opts.outFile);
     await syncFile(fh, opts.outFile);
     opts.logger.debug(`${name} finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    return { dumpBytes: h.size, size: h.size, sha256: h.sha256 };
+    return { dumpBytes: h.size, size: h.size, sha256: h.sha256, ...shapeOf(tap) };
   } catch (err) {
     child?.kill('SIGTERM');
     throw err;
@@ -404,7 +443,7 @@ function dumpFailure(name: string, code: number | null, signal: NodeJS.Signals |
  * moved) until `writerDone` settled and a read after that found nothing more; `null`: the file is complete.
  * Read into one reused 4 MiB buffer: no allocation per chunk, so hashing runs at the speed of SHA-256 itself.
  */
-function followFile(fh: fs.FileHandle, writerDone: Promise<unknown> | null, onChunk?: (chunk: Buffer) => void): { done: Promise<{ size: number; sha256: string }>; bytes: () => number } {
+function followFile(fh: fs.FileHandle, writerDone: Promise<unknown> | null, onChunk?: (chunk: Buffer) => void | Promise<void>): { done: Promise<{ size: number; sha256: string }>; bytes: () => number } {
   let pos = 0;
   let finished = writerDone === null;
   const settled = (writerDone ?? Promise.resolve()).then(
@@ -420,7 +459,8 @@ function followFile(fh: fs.FileHandle, writerDone: Promise<unknown> | null, onCh
       if (bytesRead > 0) {
         const chunk = buf.subarray(0, bytesRead);
         hash.update(chunk);
-        onChunk?.(chunk);
+        const waiting = onChunk?.(chunk);
+        if (waiting) await waiting;
         pos += bytesRead;
         continue;
       }
@@ -520,7 +560,7 @@ export function writeError(err: unknown, file: string): BackupError {
  * stream that allocates every chunk). `onChunk` sees each chunk in turn (the zstd structure walk rides on this
  * read); it must not keep the buffer.
  */
-export async function hashFile(file: string, onChunk?: (chunk: Buffer) => void): Promise<{ size: number; sha256: string }> {
+export async function hashFile(file: string, onChunk?: (chunk: Buffer) => void | Promise<void>): Promise<{ size: number; sha256: string }> {
   const fh = await fs.open(file, 'r');
   try {
     return await followFile(fh, null, onChunk).done;

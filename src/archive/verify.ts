@@ -11,8 +11,9 @@ import { BackupError, type ErrorCode } from '../errors.js';
 import { describeExit, lastLines, spawnCommand, Tail, waitForExit } from '../exec.js';
 import { toolCommand, type PgTools } from '../postgres/tools.js';
 import type { Manifest } from './manifest.js';
-import { decompressor, formatBytes, hashDirectory, hashFile, Meter } from './pipeline.js';
+import { decoderRefused, decompressor, formatBytes, hashDirectory, hashFile, Meter } from './pipeline.js';
 import { ZstdFrameWalker, ZstdStructureError, type ZstdStructure } from './zstd-frames.js';
+import { normalizeQualified, PlainScanner } from './dump-check.js';
 import { NO_DECRYPTION, type DecryptionSettings } from './crypto.js';
 import { storedDigest, withPlaintext } from './encrypted.js';
 
@@ -22,89 +23,29 @@ export interface QuickResult {
 
 const PLAIN_HEADER = '-- PostgreSQL database dump';
 const PLAIN_FOOTER = '-- PostgreSQL database dump complete';
-const LINE_PREFIX = 4096;
+// The plain dump scanner lives with the other completeness checks; exported here for existing callers.
+export { normalizeQualified, PlainScanner };
 
-/** Scans decompressed plain SQL for its header, footer, COPY targets and matview refreshes, in bounded memory. */
-export class PlainScanner extends Writable {
-  head = '';
-  tail = '';
-  readonly copies = new Set<string>();
-  readonly refreshes = new Set<string>();
-  // The start of the current line, as bytes: decoding per chunk would split multi-byte characters.
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
-    if (this.head.length < 256) this.head += chunk.subarray(0, 256).toString('utf8');
-    this.tail = (this.tail + chunk.subarray(Math.max(0, chunk.length - 512)).toString('latin1')).slice(-512);
-    let pos = 0;
-    while (pos < chunk.length) {
-      const nl = chunk.indexOf(10, pos);
-      const end = nl === -1 ? chunk.length : nl;
-      // Only the first bytes of a line matter (COPY / REFRESH statements); data lines can be huge.
-      const take = Math.min(LINE_PREFIX - this.pendingBytes, end - pos);
-      if (take > 0) {
-        this.pending.push(chunk.subarray(pos, pos + take));
-        this.pendingBytes += take;
-      }
-      if (nl === -1) break;
-      this.flushLine();
-      pos = nl + 1;
-    }
-    cb();
-  }
-
-  override _final(cb: () => void): void {
-    if (this.pendingBytes) this.flushLine();
-    cb();
-  }
-
-  private flushLine(): void {
-    this.line(Buffer.concat(this.pending).toString('utf8'));
-    this.pending = [];
-    this.pendingBytes = 0;
-  }
-
-  private line(l: string): void {
-    if (l.startsWith('COPY ')) {
-      const m = /^COPY (.+?) (\(|FROM )/.exec(l);
-      if (m) this.copies.add(normalizeQualified(m[1]!));
-    } else if (l.startsWith('REFRESH MATERIALIZED VIEW ')) {
-      this.refreshes.add(normalizeQualified(l.slice('REFRESH MATERIALIZED VIEW '.length).replace(/;\s*$/, '')));
-    }
-  }
-}
-
-/** `public."My Table"` -> `public.My Table` (for comparison with the manifest's names). */
-export function normalizeQualified(s: string): string {
-  const parts: string[] = [];
-  let i = 0;
-  while (i < s.length) {
-    if (s[i] === '"') {
-      let j = i + 1;
-      let out = '';
-      while (j < s.length) {
-        if (s[j] === '"' && s[j + 1] === '"') {
-          out += '"';
-          j += 2;
-        } else if (s[j] === '"') break;
-        else out += s[j++];
-      }
-      parts.push(out);
-      i = j + 1;
-    } else {
-      const dot = s.indexOf('.', i);
-      const end = dot === -1 ? s.length : dot;
-      parts.push(s.slice(i, end));
-      i = end;
-    }
-    if (s[i] === '.') i++;
-  }
-  return parts.join('.');
-}
-
+/** A check found the archive damaged or incomplete: evidence about the archive itself (it makes the backup bad). */
 function fail(name: string, check: string, code: ErrorCode, hint = 'The backup is damaged or incomplete; use another backup and run a new one'): never {
-  throw new BackupError(`Backup ${name} failed the ${check} check`, hint, { code });
+  throw new BackupError(`Backup ${name} failed the ${check} check`, hint, { code, damage: true });
+}
+
+/** A missing archive is a fact about the backup (undefined); an unreadable one proves nothing (thrown). */
+function unreadable(name: string, archivePath: string, err: unknown): undefined {
+  if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+  throw new BackupError(`Backup ${name} could not be read to check it (${archivePath}: ${(err as Error).message})`, 'This says nothing about the archive: check the file\'s permissions and the disk, then verify again', { code: 'verify-could-not-check', cause: err });
+}
+
+/**
+ * A decompression that failed: the stream's own bytes are bad (a decoder's data error, or the zstd program refusing
+ * the input), or the check could not run (no zstd program, the archive unreadable, a decoder killed): rethrown.
+ */
+function decompressionFailure(name: string, err: unknown): never {
+  if (err instanceof BackupError) throw err;
+  const e = err as Error;
+  if (decoderRefused(err)) fail(name, `decompression (${e.message})`, 'verify-decompression');
+  throw new BackupError(`Backup ${name} could not be decompressed to check it: ${e.message}`, 'This says nothing about the archive: check the zstd program (PGVB_ZSTD), free memory and the file\'s permissions, then verify again', { code: 'verify-could-not-check', cause: err });
 }
 
 /**
@@ -120,7 +61,7 @@ export async function quickVerify(
 ): Promise<QuickResult> {
   const enc = manifest.encryption;
   if (!enc) return quickVerifyPlain(manifest, archivePath, tools);
-  const stored = await storedDigest(manifest, archivePath).catch(() => undefined);
+  const stored = await storedDigest(manifest, archivePath).catch((err: unknown) => unreadable(manifest.name, archivePath, err));
   if (!stored) fail(manifest.name, `archive exists (${path.basename(archivePath)} is missing)`, 'verify-missing-archive');
   if (stored.size !== manifest.archive.size) fail(manifest.name, `size (${stored.size} bytes, manifest says ${manifest.archive.size})`, 'verify-checksum');
   if (stored.sha256 !== manifest.archive.sha256) fail(manifest.name, 'sha256 (the archive differs from what was written)', 'verify-checksum');
@@ -135,7 +76,7 @@ export async function quickVerify(
 async function quickVerifyPlain(manifest: Manifest, archivePath: string, tools: PgTools | undefined): Promise<QuickResult> {
   const name = manifest.name;
   const checks: string[] = [];
-  const st = await fs.stat(archivePath).catch(() => undefined);
+  const st = await fs.stat(archivePath).catch((err: unknown) => unreadable(name, archivePath, err));
   if (!st) fail(name, `archive exists (${path.basename(archivePath)} is missing)`, 'verify-missing-archive');
 
   if (manifest.format === 'directory') {
@@ -206,7 +147,7 @@ async function quickVerifyPlain(manifest: Manifest, archivePath: string, tools: 
       try {
         await (pipeline as (...s: unknown[]) => Promise<void>)(...stages);
       } catch (err) {
-        fail(name, `decompression (${(err as Error).message})`, 'verify-decompression');
+        decompressionFailure(name, err);
       }
       if (stored.digest() !== manifest.archive.sha256) fail(name, 'sha256 (the archive differs from what was written)', 'verify-checksum');
       checks.push(`size ${formatBytes(st.size)} and sha256 match the manifest`);
@@ -249,6 +190,9 @@ async function quickVerifyPlain(manifest: Manifest, archivePath: string, tools: 
   return { checks };
 }
 
+/** pg_restore's words for an archive it cannot read through no fault of the archive. */
+const PG_RESTORE_CANNOT_READ = /unsupported version|not built with|does not support|cannot restore from compressed archive|could not open input file|Permission denied|out of memory/i;
+
 function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
@@ -286,10 +230,20 @@ async function restoreList(manifest: Manifest, archivePath: string, tools: PgToo
   }
   const { code, signal } = await exited;
   if (streamed && manifest.format === 'custom' && head.subarray(0, 5).toString('latin1') !== 'PGDMP') {
-    throw new BackupError(`Backup ${manifest.name} failed the archive header (not a pg_dump custom archive) check`, 'The backup is damaged or incomplete; use another backup and run a new one', { code: 'verify-structure' });
+    fail(manifest.name, 'archive header (not a pg_dump custom archive)', 'verify-structure');
   }
   if (code !== 0) {
-    throw new BackupError(`Backup ${manifest.name} failed the structure check: ${describeExit('pg_restore --list', code, signal)}: ${lastLines(err.toString())}`, 'The archive is damaged; use another backup and run a new one', { code: 'verify-structure' });
+    const words = lastLines(err.toString());
+    // pg_restore refusing what it cannot read (an archive newer than it, a compression it was built without), or a
+    // pg_restore that was killed, says nothing about the archive.
+    if (signal || code === null || PG_RESTORE_CANNOT_READ.test(words)) {
+      throw new BackupError(
+        `pg_restore ${tools.version} could not read the structure of ${manifest.name} (written by pg_dump ${manifest.pgDump.version}): ${describeExit('pg_restore --list', code, signal)}: ${words || 'no error output'}`,
+        `This says nothing about the archive: use a pg_restore at least as new as pg_dump ${manifest.pgDump.major} and built with the archive's compression (pg-bin-dir), then verify again`,
+        { code: 'verify-could-not-check' },
+      );
+    }
+    fail(manifest.name, `structure: ${describeExit('pg_restore --list', code, signal)}: ${words}`, 'verify-structure', 'The archive is damaged; use another backup and run a new one');
   }
   return out;
 }

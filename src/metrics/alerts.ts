@@ -52,6 +52,14 @@ export function alertRules(o: AlertOptions = ALERT_DEFAULTS): string {
       'The last verification (checksum, structure or test restore) of a {{ $labels.database }} backup failed: do not rely on it.',
     ),
     rule(
+      'BackupVerificationInconclusive',
+      `${p}_verification_inconclusive == 1`,
+      '0m',
+      'warning',
+      'The last verification of a {{ $labels.database }} backup could not run',
+      'The check could not run (no matching key, a missing or too old tool, an unreachable test-restore target, or the run was cancelled): it proved nothing about the backup and changed nothing recorded about it. Fix the cause; see the run\'s log.',
+    ),
+    rule(
       'BackupSizeDrop',
       `${p}_size_bytes < 0.5 * max_over_time(${p}_size_bytes[2d])`,
       '0m',

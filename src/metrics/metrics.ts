@@ -18,8 +18,10 @@ export interface RunFacts {
   rows?: number;
   vectors?: number;
   tables?: number;
-  /** undefined when this run did not verify. */
+  /** undefined when this run did not verify, or its check could not run. */
   verificationSuccess?: boolean;
+  /** true: a check was attempted and could not run (no key, tool or target; cancelled); false: a check ran. */
+  verificationInconclusive?: boolean;
   restoreSeconds?: number;
   indexBuildSeconds?: number;
   totalCount?: number;
@@ -45,6 +47,11 @@ export const METRICS: MetricDef[] = [
     name: 'verification_success',
     help: 'Last verification status (1 = the backup verified, 0 = it did not).',
     value: (f) => (f.verificationSuccess === undefined ? undefined : f.verificationSuccess ? 1 : 0),
+  },
+  {
+    name: 'verification_inconclusive',
+    help: 'Whether the last verification attempt could not run (1 = no key, tool or target, or cancelled: it proved nothing; 0 = it ran).',
+    value: (f) => (f.verificationInconclusive === undefined ? undefined : f.verificationInconclusive ? 1 : 0),
   },
   { name: 'total_count', help: 'Complete backups retained for the database.', value: (f) => f.totalCount },
   { name: 'rows', help: 'Rows in the last successful backup (exact).', value: (f) => (f.success ? f.rows : undefined) },

@@ -28,22 +28,31 @@ export async function reportMetrics(ctx: Context, success: boolean, outputs: Rec
     }
     if (ctx.facts.dumpBytes !== undefined) facts.dumpBytes = ctx.facts.dumpBytes;
   }
-  const verifying = config.mode !== 'backup' || config.verify !== 'none';
-  // Only a verification that ran reports (a backup that failed before verifying says nothing about it).
-  if (verifying && outputs.verified !== undefined) facts.verificationSuccess = outputs.verified === 'true';
+  // Only a verification that was attempted reports (a backup that failed before verifying says nothing about it):
+  // passed or found damage sets verification_success; a check that could not run leaves it and says so instead.
+  const v = ctx.facts.verification;
+  if (v === 'passed' || v === 'failed') {
+    facts.verificationSuccess = v === 'passed';
+    facts.verificationInconclusive = false;
+  } else if (v === 'inconclusive') {
+    facts.verificationInconclusive = true;
+  }
   const restore = num('restore-seconds');
   if (restore !== undefined) facts.restoreSeconds = restore;
   const index = num('index-build-seconds');
   if (index !== undefined) facts.indexBuildSeconds = index;
-  // Counted where the backups are kept: the first destination (local, or the first remote one).
-  try {
-    const where = createStorage(ctx, config.destination[0]!);
-    const kept = (await where.list(database)).filter((b) => b.good);
-    facts.totalCount = kept.length;
-    const oldest = kept[kept.length - 1];
-    if (oldest) facts.oldestBackupSeconds = Math.floor(oldest.createdAt.getTime() / 1000);
-  } catch {
-    /* the count stays as it was */
+  // Counted where the backups are kept: the first destination (local, or the first remote one). After a failed
+  // run the count carries over: its destination may be the very thing that failed (and would hang again).
+  if (success) {
+    try {
+      const where = createStorage(ctx, config.destination[0]!);
+      const kept = (await where.list(database)).filter((b) => b.good);
+      facts.totalCount = kept.length;
+      const oldest = kept[kept.length - 1];
+      if (oldest) facts.oldestBackupSeconds = Math.floor(oldest.createdAt.getTime() / 1000);
+    } catch {
+      /* the count stays as it was */
+    }
   }
 
   const previous = config.metricsFile ? await readTextfile(config.metricsFile) : [];

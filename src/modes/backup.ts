@@ -10,13 +10,15 @@ import {
   TOOL_NAME,
   writeManifest,
   type Manifest,
+  type Verification,
 } from '../archive/manifest.js';
 import { hashDirectory, formatBytes, streamDump, withLargeStdoutBuffer, withProgress, writeError, type DumpResult } from '../archive/pipeline.js';
 import { pgDumpArgs, planCompression } from '../archive/plan.js';
 import { canDecrypt, describeRecipients, encryptionSuffix, withRunKey, type EncryptionSettings } from '../archive/crypto.js';
 import { encryptDirectory, keepPlaintext } from '../archive/encrypted.js';
-import type { Context } from '../context.js';
-import { BackupError, ConfigurationError } from '../errors.js';
+import { assertDumpComplete } from '../archive/completeness.js';
+import { isCancelled, type Context } from '../context.js';
+import { BackupError, ConfigurationError, type ErrorCode } from '../errors.js';
 import { describeExit, lastLines, run } from '../exec.js';
 import { connect, describeTarget, libpqEnv, poolerProblem, SAFE_SESSION_OPTIONS } from '../postgres/connection.js';
 import { listTables, lockTables, readInventory, readSequences, readServerInfo, totals, type Inventory } from '../postgres/inventory.js';
@@ -24,7 +26,6 @@ import { findClientTools, serverMajor, toolCommand } from '../postgres/tools.js'
 import { table } from '../report/reporter.js';
 import { VERSION } from '../version.js';
 import { applyRetention } from './prune.js';
-import { PENDING } from '../archive/manifest.js';
 import { verifyOne } from './verify.js';
 import { testRestore } from './test-restore.js';
 import { deleteLocal, type LocalBackup } from '../storage/local.js';
@@ -101,9 +102,17 @@ export async function runBackup(ctx: Context): Promise<BackupResult> {
       // A stream (custom, plain) leaves pg_dump through stdio: 1 MiB writes instead of 4 KiB ones (issue 8).
       const command = tools.kind === 'local' && config.format !== 'directory' ? withLargeStdoutBuffer(toolCommand(tools, 'pg_dump', args, env, mounts), config.env) : toolCommand(tools, 'pg_dump', args, env, mounts);
 
+      // A directory archive is checked from its files before they are encrypted, against the snapshot's tables.
+      let tablesCounted!: (t: Inventory['tables']) => void;
+      let countingFailed!: (err: unknown) => void;
+      const tables = new Promise<Inventory['tables']>((resolve, reject) => {
+        tablesCounted = resolve;
+        countingFailed = reject;
+      });
+      tables.catch(() => undefined);
       const dumping =
         config.format === 'directory'
-          ? dumpDirectory(ctx, command, partialPath!, crypt?.settings)
+          ? dumpDirectory(ctx, command, partialPath!, crypt?.settings, tables)
           : streamDump({
               command,
               outFile: partialPath!,
@@ -113,6 +122,7 @@ export async function runBackup(ctx: Context): Promise<BackupResult> {
               name: 'pg_dump',
               signal: abort.signal,
               rewritesOutput: config.format === 'custom',
+              check: config.format,
               ...(crypt ? { encryption: crypt.settings } : {}),
             });
       // The inventory runs in the snapshot's transaction while pg_dump works; if either fails, stop the other.
@@ -123,15 +133,28 @@ export async function runBackup(ctx: Context): Promise<BackupResult> {
       });
       // If either side fails, stop the other instead of holding the snapshot open for nothing.
       dumping.catch(() => client.end().catch(() => undefined));
-      counting.catch(() => abort.abort());
+      counting.then(
+        (inv) => tablesCounted(inv.tables),
+        (err: unknown) => {
+          countingFailed(err);
+          abort.abort();
+        },
+      );
       const [d, inv] = await Promise.allSettled([dumping, counting]);
       if (d.status === 'rejected') throw d.reason;
       if (inv.status === 'rejected') throw inv.reason;
       await client.query('COMMIT');
+      // Whatever verify says: an empty or cut dump never gets a final name (pg_dump's exit code is not enough).
+      if (config.format !== 'directory') {
+        const seen = await assertDumpComplete({ format: config.format, dumpBytes: d.value.dumpBytes, tables: inv.value.tables, ...(d.value.shape ? { shape: d.value.shape } : {}), warn: (m) => logger.warning(m) });
+        logger.info(`  self-check: ${seen}`);
+      }
       return { dump: d.value, inventory: inv.value };
     });
     const durationSeconds = (Date.now() - started) / 1000;
     ctx.facts.dumpBytes = dump.dumpBytes;
+    // The snapshot's work is done: the source is not held open during verification and uploads.
+    await client.end().catch(() => undefined);
 
     // Complete: move into place, then write the manifest, last.
     await fs.rename(partialPath, finalArchive);
@@ -160,9 +183,10 @@ export async function runBackup(ctx: Context): Promise<BackupResult> {
       durationSeconds: round(durationSeconds),
       totals: t,
       ...inventoryFields(inventory),
-      // Until verification finishes the backup is not good: a run cancelled during its test restore leaves a
-      // backup that latest and retention do not count.
-      verification: config.verify === 'none' ? null : { level: config.verify, ok: false, at: createdAt.toISOString(), checks: [], failure: PENDING },
+      // Unverified until a check passes: a run cancelled or unable to verify leaves a backup that latest, keep-min
+      // and "newest good" do not count.
+      verifications: [],
+      verification: null,
     };
     const manifestPath = await writeManifest(config.backupDir, manifest);
     manifestWritten = true;
@@ -175,19 +199,38 @@ export async function runBackup(ctx: Context): Promise<BackupResult> {
     setBackupOutputs(ctx, backup);
     await reporter.summary(backupSummary(manifest, backup));
 
-    let verified = config.verify === 'none';
     if (config.verify !== 'none') {
       // Encrypted: one decryption serves the quick verify and the test restore.
-      verified = await keepPlaintext(async () => {
-        const quick = await verifyOne(ctx, backup);
-        if (!quick.ok || config.verify !== 'full') return quick.ok;
-        return (await testRestore(ctx, backup)).ok;
-      });
-      if (!verified) {
-        throw new BackupError(`Backup ${name} was written but failed verification`, 'See the verification output above; the backup is kept for inspection but is not counted as good', { code: 'verify-failed' });
+      let failure: { text?: string; code?: ErrorCode } | undefined;
+      try {
+        failure = await keepPlaintext(async () => {
+          // Passes are recorded only once the requested level finished: a run whose test restore could not run or was
+          // cancelled leaves its backup unverified, not good on the strength of the quick check alone.
+          const passed: Verification[] = [];
+          const quick = await verifyOne(ctx, backup, config.verify === 'full' ? passed : undefined);
+          if (!quick.ok) return { ...(quick.failure ? { text: quick.failure } : {}), ...(quick.code ? { code: quick.code } : {}) };
+          if (config.verify !== 'full') return undefined;
+          const full = await testRestore(ctx, backup, passed);
+          if (full.ok) return undefined;
+          const n = full.comparison?.mismatches.length;
+          return { text: full.failure ?? `the test restore differs from the manifest in ${n} place${n === 1 ? '' : 's'} (see above)`, code: full.code ?? 'verify-mismatch' };
+        });
+      } catch (err) {
+        reporter.output('verified', false);
+        if (isCancelled() || !(err instanceof BackupError || err instanceof ConfigurationError)) throw err;
+        // The check could not run: the backup stays unverified (not good, not bad) and stays out of the destinations.
+        throw new BackupError(
+          `Backup ${name} was written but could not be verified: ${err.message}`,
+          `${err instanceof BackupError && err.hint ? `${err.hint}. ` : ''}The backup is kept in ${config.backupDir} as unverified: it is not uploaded and does not count as good until a verify or test-restore passes`,
+          { code: err.code ?? 'verify-could-not-check', cause: err },
+        );
+      }
+      if (failure) {
+        reporter.output('verified', false);
+        throw new BackupError(`Backup ${name} was written but failed verification: ${failure.text ?? 'see above'}`, 'The backup is kept for inspection and recorded as bad: it is not uploaded and never counts as good', { code: failure.code ?? 'verify-failed' });
       }
     }
-    reporter.output('verified', verified && config.verify !== 'none');
+    reporter.output('verified', config.verify !== 'none');
 
     // Only a complete, verified backup leaves the machine.
     const locations = await uploadEverywhere(ctx, backup);
@@ -205,7 +248,7 @@ export async function runBackup(ctx: Context): Promise<BackupResult> {
           '\n',
       );
     }
-    return { backup, verified };
+    return { backup, verified: config.verify !== 'none' };
   } catch (err) {
     if (partialPath) await fs.rm(partialPath, { recursive: true, force: true }).catch(() => undefined);
     if (name) await fs.rm(`${manifestPathFor(config.backupDir, name)}.partial`, { force: true }).catch(() => undefined);
@@ -245,7 +288,7 @@ async function encryptionForRun(ctx: Context): Promise<{ settings: EncryptionSet
   return { settings: run.settings, recipients };
 }
 
-async function dumpDirectory(ctx: Context, command: ReturnType<typeof toolCommand>, dir: string, encryption?: EncryptionSettings): Promise<DumpResult & { files: Array<{ path: string; size: number; sha256: string }> }> {
+async function dumpDirectory(ctx: Context, command: ReturnType<typeof toolCommand>, dir: string, encryption: EncryptionSettings | undefined, tables: Promise<Inventory['tables']>): Promise<DumpResult & { files: Array<{ path: string; size: number; sha256: string }> }> {
   const { logger, config } = ctx;
   const res = await withProgress(
     logger,
@@ -256,6 +299,10 @@ async function dumpDirectory(ctx: Context, command: ReturnType<typeof toolComman
   if (res.code !== 0 || res.signal) {
     throw new BackupError(`${describeExit('pg_dump', res.code, res.signal)}: ${lastLines(res.stderr) || 'no error output'}`, 'See the error above; nothing was kept from this run', { code: 'dump-failed' });
   }
+  // The self-check reads pg_dump's own files, before they are encrypted.
+  const counted = await dirSize(dir);
+  const seen = await assertDumpComplete({ format: 'directory', dumpBytes: counted, tables: await tables, dir, warn: (m) => logger.warning(m) });
+  logger.info(`  self-check: ${seen}`);
   const plaintext = encryption ? await encryptDirectory(dir, encryption) : undefined;
   const h = await hashDirectory(dir);
   return { dumpBytes: plaintext?.size ?? h.size, size: h.size, sha256: h.sha256, files: h.files, ...(plaintext ? { plaintext } : {}) };
@@ -271,6 +318,14 @@ export function inventoryFields(inv: Inventory): Pick<Manifest, 'extensions' | '
     roles: inv.roles,
     knn: inv.knn ?? null,
   };
+}
+
+async function dirSize(dir: string): Promise<number> {
+  let total = 0;
+  for (const e of await fs.readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (e.isFile()) total += (await fs.stat(path.join(e.parentPath, e.name))).size;
+  }
+  return total;
 }
 
 function round(n: number): number {

@@ -1,5 +1,5 @@
 // mode: list. This database's backups (all databases' when none is named) in every destination, newest first.
-import { PENDING, type Manifest } from '../archive/manifest.js';
+import { standingOf, type Manifest } from '../archive/manifest.js';
 import { formatBytes } from '../archive/pipeline.js';
 import type { Context } from '../context.js';
 import { BackupError } from '../errors.js';
@@ -8,11 +8,19 @@ import { scanLocal } from '../storage/local.js';
 import { listEverywhere } from '../storage/index.js';
 import type { StoredBackup } from '../storage/storage.js';
 
-function verifiedText(m: Manifest): string {
-  const v = m.verification;
-  if (!v) return 'not yet';
-  if (!v.ok && v.failure === PENDING) return 'unfinished';
-  return v.ok ? `yes (${v.level})` : `FAILED (${v.level})`;
+/** A backup's standing for people: good (and at which level), unverified, or bad (and why). */
+export function standingText(m: Manifest): string {
+  const s = standingOf(m.verifications);
+  if (s.standing === 'good') return `good (${s.level})`;
+  if (s.standing === 'unverified') return 'unverified';
+  return `BAD (${s.decidedBy?.level ?? 'check'}${s.decidedBy?.code ? `: ${s.decidedBy.code}` : ''})`;
+}
+
+/** The newest conclusive check: when, what level, and its outcome. */
+export function lastCheckText(m: Manifest): string {
+  const last = standingOf(m.verifications).last;
+  if (!last) return '-';
+  return `${last.level} ${last.ok ? 'passed' : 'FAILED'} ${last.at.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}`;
 }
 
 export async function runList(ctx: Context): Promise<StoredBackup[]> {
@@ -24,13 +32,14 @@ export async function runList(ctx: Context): Promise<StoredBackup[]> {
     b.manifest.createdAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
     formatBytes(b.manifest.archive.size),
     `${b.manifest.format}/${b.manifest.compression.method}`,
-    verifiedText(b.manifest),
+    standingText(b.manifest),
+    lastCheckText(b.manifest),
     b.destination,
     b.location,
   ]);
-  const header = ['Name', 'Created (UTC)', 'Size', 'Format', 'Verified', 'Where', 'Location'];
+  const header = ['Name', 'Created (UTC)', 'Size', 'Format', 'Standing', 'Last check', 'Where', 'Location'];
   logger.info(`${listing.backups.length} backup(s) of ${database ?? 'all databases'} in ${config.destination.join(', ')}`);
-  for (const r of rows) logger.info(`  ${r.slice(0, 6).join('  ')}`);
+  for (const r of rows) logger.info(`  ${r.slice(0, 7).join('  ')}`);
   if (config.destination.includes('local')) {
     const scan = await scanLocal(config.backupDir, database);
     for (const i of scan.invalid) logger.warning(`${i.path}: ${i.reason} (not a usable backup)`);

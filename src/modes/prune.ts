@@ -8,7 +8,7 @@ import { table } from '../report/reporter.js';
 import { planRetention, type RetentionDecision } from '../retention.js';
 import { LocalStorage } from '../storage/local.js';
 import { storages } from '../storage/index.js';
-import { ORPHAN_GRACE_MS } from '../storage/storage.js';
+import { ORPHAN_GRACE_MS, type Storage } from '../storage/storage.js';
 
 export interface RetentionOutcome {
   destination: string;
@@ -17,12 +17,12 @@ export interface RetentionOutcome {
   failure?: string;
 }
 
-export async function applyRetention(ctx: Context, database: string | undefined, opts: { dryRun: boolean }): Promise<RetentionOutcome[]> {
+export async function applyRetention(ctx: Context, database: string | undefined, opts: { dryRun: boolean; places?: Storage[]; now?: Date }): Promise<RetentionOutcome[]> {
   const { config, logger } = ctx;
-  const now = new Date();
+  const now = opts.now ?? new Date();
   const verb = opts.dryRun ? 'would delete' : 'deleted';
   const outcomes: RetentionOutcome[] = [];
-  const places = storages(ctx);
+  const places = opts.places ?? storages(ctx);
   for (const storage of places) {
     let listed;
     try {

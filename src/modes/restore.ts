@@ -7,7 +7,7 @@ import type pg from 'pg';
 import { describeMismatch } from '../archive/compare.js';
 import type { Context } from '../context.js';
 import { BackupError, ConfigurationError, describeError } from '../errors.js';
-import { connect, withDatabase, type ConnInfo } from '../postgres/connection.js';
+import { connect, poolerProblem, withDatabase, type ConnInfo } from '../postgres/connection.js';
 import { compareRestored, createMissingRoles, restoreArchive } from '../postgres/restore.js';
 import { checkExtensions } from '../postgres/targets.js';
 import { findClientTools, serverMajor } from '../postgres/tools.js';
@@ -56,6 +56,8 @@ async function restoreKept(ctx: Context): Promise<void> {
   const event = refusedEvent(config.env);
   if (event) throw new ConfigurationError(`restore is refused on ${event} events: a pull request must not change a database. Run it from workflow_dispatch (behind a protected environment)`, { code: 'config-refused-event' });
   const target = config.target;
+  const pooler = poolerProblem(target, 'restore');
+  if (pooler) throw new ConfigurationError(`${pooler}. Nothing was changed`, { code: 'connect-pooler' });
   const dbName = target.database;
   if (config.confirm !== dbName) {
     throw new ConfigurationError(
@@ -66,7 +68,7 @@ async function restoreKept(ctx: Context): Promise<void> {
     );
   }
   // latest of the named source database, else of the target's own name: never another database's backup.
-  const b = await resolveBackup(ctx, config.backup, config.databaseNamed ? config.source.database : dbName);
+  const b = await resolveBackup(ctx, config.backup, config.databaseNamed ? config.source.database : dbName, 'restore');
   ctx.facts.database = b.manifest.database;
   setBackupOutputs(ctx, b);
   const quick = await verifyOne(ctx, b);
@@ -157,6 +159,7 @@ async function swap(ctx: Context, b: LocalBackup, target: ConnInfo, tools: Await
     await a.end().catch(() => undefined);
   };
   const unregister = ctx.onCancel(dropFresh);
+  let endedSessions = 0;
   try {
     await logger.group(`Restore ${b.name} into a new database ${fresh}`, async () => {
       // Same encoding and locale as the database it replaces.
@@ -191,11 +194,16 @@ async function swap(ctx: Context, b: LocalBackup, target: ConnInfo, tools: Await
         // The new database gets the old one's owner (best effort: needs membership in that role or superuser).
         const owner = (await admin.query<{ o: string }>(`SELECT pg_get_userbyid(datdba) AS o FROM pg_database WHERE datname = $1`, [db])).rows[0]?.o;
         if (owner) await admin.query(`ALTER DATABASE ${q(fresh)} OWNER TO ${q(owner)}`).catch((err: unknown) => logger.warning(`Could not give ${fresh} the owner ${owner}: ${(err as Error).message}`));
-        // Keep new sessions out while the old database is renamed away.
+        // Keep new sessions out while the old database is renamed away; the ones already there are ended.
+        const others = Number((await admin.query<{ n: string }>(`SELECT count(*)::text AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [db])).rows[0]?.n ?? 0);
+        logger.warning(`Swapping ends every other session connected to ${db} (${others} now); applications reconnect to the restored database`);
         await admin.query(`ALTER DATABASE ${q(db)} WITH ALLOW_CONNECTIONS false`);
         let renamed = false;
         try {
-          await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [db]);
+          const ended = await admin.query<{ ok: boolean }>(`SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [db]);
+          const n = ended.rows.filter((r) => r.ok).length;
+          logger.info(`Ended ${n} session${n === 1 ? '' : 's'} on ${db}`);
+          endedSessions = n;
           await admin.query(`ALTER DATABASE ${q(db)} RENAME TO ${q(previous)}`);
           renamed = true;
         } finally {
@@ -225,6 +233,7 @@ async function swap(ctx: Context, b: LocalBackup, target: ConnInfo, tools: Await
           ['Backup', `${b.name} (${b.manifest.createdAt})`],
           ['Target', `${db} on ${target.host}:${target.port}`],
           ['Previous database', exists ? previous : '(none: created)'],
+          ['Sessions ended on the previous database', String(endedSessions)],
           ['Verified against the manifest', 'yes'],
         ]),
         '',

@@ -3,17 +3,18 @@
 // objects and an exact nearest-neighbour spot check. The target is always removed, even on failure.
 import { keepPlaintext } from '../archive/encrypted.js';
 import { describeMismatch, type Comparison } from '../archive/compare.js';
-import type { Context } from '../context.js';
+import { cancelledError, isCancelled, type Context } from '../context.js';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { BackupError, ConfigurationError, describeError, errorLine, type ErrorCode } from '../errors.js';
+import { BackupError, ConfigurationError, describeError, isDamage, type ErrorCode } from '../errors.js';
 import { libpqEnv, toUrl, type ConnInfo } from '../postgres/connection.js';
 import { compareRestored, createMissingRoles, restoreArchive } from '../postgres/restore.js';
 import { acquireTarget } from '../postgres/targets.js';
 import { table } from '../report/reporter.js';
 import type { LocalBackup } from '../storage/local.js';
+import type { Verification } from '../archive/manifest.js';
 import { resolveBackup } from '../storage/index.js';
-import { recordVerification, verifyOne } from './verify.js';
+import { couldNotCheck, recordVerification, verifyOne } from './verify.js';
 import { setBackupOutputs } from './backup.js';
 
 export interface TestRestoreOutcome {
@@ -25,13 +26,15 @@ export interface TestRestoreOutcome {
   code?: ErrorCode;
 }
 
-export async function testRestore(ctx: Context, b: LocalBackup): Promise<TestRestoreOutcome> {
+/** With `deferred`: the passed checks so far, recorded together with this one (see recordVerification). */
+export async function testRestore(ctx: Context, b: LocalBackup, deferred?: Verification[]): Promise<TestRestoreOutcome> {
   const { config, logger, reporter } = ctx;
   const m = b.manifest;
   return logger.group(`Test restore ${b.name}`, async () => {
     let outcome: TestRestoreOutcome;
     let targetDesc = '';
     let migrate: { code: number; seconds: number } | undefined;
+    let migrateFailure: BackupError | undefined;
     try {
       const target = await acquireTarget(m, {
         env: config.env,
@@ -56,11 +59,13 @@ export async function testRestore(ctx: Context, b: LocalBackup): Promise<TestRes
           decryption: config.decryption,
         });
         for (const w of timing.warnings) logger.warning(w);
-        if (config.migrateCommand) {
-          migrate = await runMigrations(ctx, target.conn);
-          if (migrate.code !== 0) throw new BackupError(`The migrate command failed on the restored backup (exit code ${migrate.code}) after ${migrate.seconds.toFixed(1)} s`, 'The migrations do not apply to production-shaped data; see their output above', { code: 'restore-migrate-failed' });
-        }
+        // The restore is compared with the manifest before the migrations change it: the backup's standing rests on
+        // the comparison alone, and a failing migration (the pull request's code) says nothing about the archive.
         const comparison = await compareRestored(target.conn, m);
+        if (config.migrateCommand && comparison.mismatches.length === 0) {
+          migrate = await runMigrations(ctx, target.conn);
+          if (migrate.code !== 0) migrateFailure = new BackupError(`The migrate command failed on the restored backup (exit code ${migrate.code}) after ${migrate.seconds.toFixed(1)} s`, 'The migrations do not apply to production-shaped data; see their output above (the backup itself restored and matched its manifest)', { code: 'restore-migrate-failed' });
+        }
         outcome = {
           ok: comparison.mismatches.length === 0,
           restoreSeconds: timing.restoreSeconds,
@@ -80,10 +85,16 @@ export async function testRestore(ctx: Context, b: LocalBackup): Promise<TestRes
         unregister();
       }
     } catch (err) {
-      if (!(err instanceof BackupError)) throw err;
-      logger.error(errorLine(err));
-      outcome = { ok: false, failure: describeError(err), ...(err.code ? { code: err.code } : {}) };
+      const e = couldNotCheck(ctx, err);
+      // Could not check (no target, no tools, the migrations failed, cancelled ...): nothing is recorded.
+      if (!isDamage(e)) {
+        reporter.output('verified', false);
+        if (!isCancelled()) await reporter.summary(restoreSummary(b, { ok: false, failure: `could not check (nothing recorded about the backup): ${describeError(e)}` }, targetDesc, migrate && config.migrateCommand ? { ...migrate, command: config.migrateCommand } : undefined));
+        throw e;
+      }
+      outcome = { ok: false, failure: describeError(e), ...(e.code ? { code: e.code } : {}) };
     }
+    if (isCancelled()) throw cancelledError();
 
     reporter.output('verified', outcome.ok);
     reporter.output('mismatches', outcome.comparison?.mismatches.length ?? (outcome.ok ? 0 : ''));
@@ -91,17 +102,21 @@ export async function testRestore(ctx: Context, b: LocalBackup): Promise<TestRes
     if (outcome.indexBuildSeconds !== undefined && outcome.indexBuildSeconds !== null) reporter.output('index-build-seconds', outcome.indexBuildSeconds);
     if (migrate) reporter.output('migrate-seconds', migrate.seconds);
     await reporter.summary(restoreSummary(b, outcome, targetDesc, migrate && config.migrateCommand ? { ...migrate, command: config.migrateCommand } : undefined));
-    await recordVerification(ctx, b, {
+    // Passed, or evidence about the archive (its data differs from the manifest, it does not decompress).
+    await recordVerification(ctx, b, [...(deferred ?? []), {
       level: 'full',
       ok: outcome.ok,
       at: new Date().toISOString(),
       checks: outcome.ok ? ['test restore matches the manifest'] : [],
       ...(outcome.failure ? { failure: outcome.failure } : {}),
+      ...(outcome.code ? { code: outcome.code } : !outcome.ok && outcome.comparison?.mismatches.length ? { code: 'verify-mismatch' } : {}),
       ...(outcome.comparison ? { mismatches: outcome.comparison.mismatches.length } : {}),
       ...(outcome.restoreSeconds !== undefined ? { restoreSeconds: outcome.restoreSeconds } : {}),
       ...(outcome.indexBuildSeconds != null ? { indexBuildSeconds: outcome.indexBuildSeconds } : {}),
       ...(targetDesc ? { target: targetDesc } : {}),
-    });
+    }]);
+    if (deferred) deferred.length = 0;
+    if (migrateFailure) throw migrateFailure;
     return outcome;
   });
 }
@@ -140,12 +155,14 @@ function restoreSummary(b: LocalBackup, o: TestRestoreOutcome, target: string, m
 
 /**
  * The user's migrate command (a shell command line, as in a workflow's run:) with DATABASE_URL and PG* set to
- * the restored database; its output goes to the log.
+ * the restored database; its output goes to the log. It runs the pull request's code, so it gets only the
+ * restored copy's connection and the ordinary process variables (migrateEnv): no inputs, tokens, keys or
+ * passphrases of this run.
  */
 async function runMigrations(ctx: Context, conn: ConnInfo): Promise<{ code: number; seconds: number }> {
   const { config, logger } = ctx;
   return logger.group(`Migrate the restored database: ${config.migrateCommand}`, async () => {
-    const env = { ...libpqEnv(conn, config.env), DATABASE_URL: toUrl(conn) };
+    const env = { ...libpqEnv(conn, migrateEnv(config.env, config.secrets)), DATABASE_URL: toUrl(conn) };
     const t0 = Date.now();
     const child = spawn(config.migrateCommand!, { shell: true, env, stdio: ['ignore', 'pipe', 'pipe'] });
     const forward = (d: Buffer): void => {
@@ -161,6 +178,23 @@ async function runMigrations(ctx: Context, conn: ConnInfo): Promise<{ code: numb
     logger.info(`migrate-command exited with ${code} after ${seconds.toFixed(1)} s`);
     return { code, seconds };
   });
+}
+
+/** The ordinary process variables a migration tool needs; everything else (INPUT_*, ACTIONS_*, tokens) stays out. */
+const MIGRATE_ENV = /^(PATH|HOME|USER|LOGNAME|SHELL|LANG|LANGUAGE|LC_[A-Z]+|TZ|TMPDIR|TEMP|TMP|TERM|CI|HOSTNAME|PWD|NODE_ENV|GITHUB_(WORKSPACE|SHA|REF|REF_NAME|HEAD_REF|BASE_REF|REPOSITORY|EVENT_NAME|RUN_ID|ACTIONS)|RUNNER_(OS|ARCH|TEMP|TOOL_CACHE))$/;
+
+/**
+ * The migrate command's environment before the restored copy's DATABASE_URL and PG* are added: only the
+ * variables MIGRATE_ENV names, and none whose value holds one of this run's secrets.
+ */
+export function migrateEnv(env: NodeJS.ProcessEnv, secrets: readonly string[]): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined || !MIGRATE_ENV.test(k)) continue;
+    if (secrets.some((sec) => sec.length >= 3 && v.includes(sec))) continue;
+    out[k] = v;
+  }
+  return out;
 }
 
 /** A pull_request_target run, or a pull request from a fork: code from outside must not see backup data. */
@@ -188,7 +222,7 @@ async function testRestoreKept(ctx: Context): Promise<TestRestoreOutcome> {
   const { config } = ctx;
   const untrusted = untrustedEvent(config.env);
   if (untrusted) throw new ConfigurationError(`test-restore is refused on ${untrusted}: backup data must not reach code from outside the repository`, { code: 'config-refused-event' });
-  const b = await resolveBackup(ctx, config.backup, config.databaseNamed ? config.source.database : undefined);
+  const b = await resolveBackup(ctx, config.backup, config.databaseNamed ? config.source.database : undefined, 'check');
   ctx.facts.database = b.manifest.database;
   setBackupOutputs(ctx, b);
   const quick = await verifyOne(ctx, b);

@@ -1,10 +1,10 @@
 // mode: verify. Quick checks of one backup (latest, a name or a path) or of all of them (the old
 // verify_backup.sh --all); each result is recorded in the backup's manifest and reported.
 import path from 'node:path';
-import { writeManifest, type Verification } from '../archive/manifest.js';
+import { addVerification, standing, writeManifest, type Manifest, type Verification } from '../archive/manifest.js';
 import { quickVerify } from '../archive/verify.js';
-import { isCancelled, type Context } from '../context.js';
-import { BackupError, describeError, errorLine, type ErrorCode } from '../errors.js';
+import { cancelledError, isCancelled, type Context } from '../context.js';
+import { BackupError, ConfigurationError, describeError, errorCode, errorLine, isDamage, type ErrorCode } from '../errors.js';
 import { findClientTools, type PgTools } from '../postgres/tools.js';
 import { table } from '../report/reporter.js';
 import { scanLocal, type LocalBackup } from '../storage/local.js';
@@ -16,6 +16,8 @@ export interface VerifyOutcome {
   ok: boolean;
   checks: string[];
   failure?: string;
+  /** The failure as the error line prints it (with its pointer to the troubleshooting entry). */
+  line?: string;
   code?: ErrorCode;
 }
 
@@ -29,90 +31,154 @@ async function restoreTools(ctx: Context, major: number): Promise<PgTools> {
   return t;
 }
 
-/** Quick-verifies one backup, logs each check, records the result in its manifest. */
-export async function verifyOne(ctx: Context, b: LocalBackup): Promise<VerifyOutcome> {
-  const { logger } = ctx;
-  return logger.group(`Verify ${b.name} (checksum, structure)`, async () => {
-    let outcome: VerifyOutcome;
-    try {
+/**
+ * Quick-verifies one backup, logs each check and records a conclusive result in its manifest's history. A check
+ * that could not run (no matching key, no pg_restore able to read it, an unreadable file, cancellation) throws
+ * and records nothing: it says nothing about the archive.
+ */
+export async function verifyOne(ctx: Context, b: LocalBackup, deferred?: Verification[]): Promise<VerifyOutcome> {
+  return ctx.logger.group(`Verify ${b.name} (checksum, structure)`, () =>
+    checkAndRecord(ctx, b, 'quick', async () => {
       const tools = b.manifest.format === 'plain' ? undefined : await restoreTools(ctx, b.manifest.pgDump.major);
       const r = await quickVerify(b.manifest, b.archivePath, tools, ctx.config.decryption, ctx.onCancel);
-      for (const c of r.checks) logger.info(`  ok: ${c}`);
-      outcome = { name: b.name, ok: true, checks: r.checks };
-    } catch (err) {
-      if (!(err instanceof BackupError)) throw err;
-      logger.error(errorLine(err));
-      outcome = { name: b.name, ok: false, checks: [], failure: describeError(err), ...(err.code ? { code: err.code } : {}) };
-    }
-    await recordVerification(ctx, b, {
-      level: 'quick',
-      ok: outcome.ok,
-      at: new Date().toISOString(),
-      checks: outcome.checks,
-      ...(outcome.failure ? { failure: outcome.failure } : {}),
-    });
-    return outcome;
-  });
+      for (const c of r.checks) ctx.logger.info(`  ok: ${c}`);
+      return r.checks;
+    }, deferred),
+  );
 }
 
-/** Stores a verification result in the manifest (atomically). A read-only backup-dir only earns a warning. */
-export async function recordVerification(ctx: Context, b: LocalBackup, v: Verification): Promise<void> {
-  // A run being cancelled may still finish a step on its way out: it never marks a backup verified.
-  if (isCancelled()) return;
-  // A quick check never replaces a full verification's result (passed, failed or still pending), unless it failed.
-  const prev = b.manifest.verification;
-  if (prev && prev.level === 'full' && v.level === 'quick' && v.ok) return;
-  b.manifest.verification = v;
-  b.good = v.ok;
+/**
+ * The state rule of every check, in one place: `check` returns what it proved, or throws. A pass is recorded
+ * (or collected in `deferred`); damage (BackupError.damage) is recorded at once and returned as a failed outcome;
+ * anything else (the check could not run, or the run was cancelled) is rethrown and records nothing.
+ */
+export async function checkAndRecord(ctx: Context, b: LocalBackup, level: Verification['level'], check: () => Promise<string[]>, deferred?: Verification[]): Promise<VerifyOutcome> {
+  let checks: string[];
   try {
-    await writeManifest(path.dirname(b.manifestPath), b.manifest);
+    checks = await check();
   } catch (err) {
-    ctx.logger.warning(`Could not record the verification in ${b.manifestPath}: ${(err as Error).message}`);
+    const e = couldNotCheck(ctx, err);
+    if (!isDamage(e)) throw e;
+    // Evidence about the archive itself: recorded, and the backup is bad from now on (never deferred).
+    const outcome: VerifyOutcome = { name: b.name, ok: false, checks: [], failure: describeError(e), line: errorLine(e), ...(e.code ? { code: e.code } : {}) };
+    await recordVerification(ctx, b, [...(deferred ?? []), { level, ok: false, at: new Date().toISOString(), checks: [], failure: outcome.failure!, ...(e.code ? { code: e.code } : {}) }]);
+    if (deferred) deferred.length = 0;
+    return outcome;
   }
+  if (isCancelled()) throw cancelledError();
+  await recordVerification(ctx, b, { level, ok: true, at: new Date().toISOString(), checks }, deferred);
+  return { name: b.name, ok: true, checks };
+}
+
+/**
+ * What a failed check means for the run: damage passes through (the caller records it); cancellation becomes the
+ * cancellation error; anything else is "could not check" (counted for the metrics, recorded nowhere).
+ */
+export function couldNotCheck(ctx: Context, err: unknown): unknown {
+  if (isCancelled()) return cancelledError();
+  if (isDamage(err)) return err;
+  ctx.facts.verification = 'inconclusive';
+  return err;
+}
+
+/**
+ * Appends conclusive checks to the backup's history (atomically). A quick check never lowers the standing a full
+ * one earned (standingOf), so it is recorded as it is. With `deferred`, a passed check is collected there instead
+ * (a backup's own verification records its passes only once the level it asked for finished). A read-only
+ * backup-dir only earns a warning; a full disk fails the run with nothing half-written.
+ */
+export async function recordVerification(ctx: Context, b: LocalBackup, v: Verification | Verification[], deferred?: Verification[]): Promise<void> {
+  const checks = Array.isArray(v) ? v : [v];
+  // A run being cancelled may still finish a step on its way out: it records nothing.
+  if (isCancelled() || checks.length === 0) return;
+  if (deferred && checks.every((c) => c.ok)) {
+    deferred.push(...checks);
+    return;
+  }
+  ctx.facts.verification = checks.every((c) => c.ok) ? 'passed' : 'failed';
+  const updated: Manifest = { ...b.manifest };
+  for (const c of checks) addVerification(updated, c);
+  try {
+    await writeManifest(path.dirname(b.manifestPath), updated);
+  } catch (err) {
+    if (errorCode(err) === 'disk-permission') {
+      ctx.logger.warning(`Could not record the verification in ${b.manifestPath}: ${describeError(err)}`);
+    } else {
+      throw err;
+    }
+  }
+  b.manifest = updated;
+  b.good = standing(updated) === 'good';
 }
 
 export async function runVerify(ctx: Context): Promise<VerifyOutcome[]> {
   const { config, reporter } = ctx;
   const database = config.databaseNamed ? config.source.database : undefined;
-  let targets: LocalBackup[];
   if (config.all) {
     const scan = await scanLocal(config.backupDir, database);
-    targets = scan.backups;
     for (const inv of scan.invalid) ctx.logger.error(`${inv.path}: ${inv.reason}`);
-    if (!targets.length && !scan.invalid.length) throw new BackupError(`No backups found in ${config.backupDir}`, 'Set backup-dir to where the backups are', { code: 'storage-not-found' });
-    const outcomes = [];
-    for (const b of targets) outcomes.push(await verifyOne(ctx, b));
+    if (!scan.backups.length && !scan.invalid.length) throw new BackupError(`No backups found in ${config.backupDir}`, 'Set backup-dir to where the backups are', { code: 'storage-not-found' });
+    const outcomes: VerifyOutcome[] = [];
+    // Checks that could not run, by backup: nothing is recorded about those backups.
+    const unchecked: Array<{ name: string; err: unknown }> = [];
+    for (const b of scan.backups) {
+      try {
+        const o = await verifyOne(ctx, b);
+        if (!o.ok) ctx.logger.error(o.line ?? `${b.name}: ${o.failure}`);
+        outcomes.push(o);
+      } catch (err) {
+        if (isCancelled() || !(err instanceof BackupError || err instanceof ConfigurationError)) throw err;
+        ctx.logger.error(`${b.name}: could not be checked (nothing recorded about it): ${errorLine(err)}`);
+        unchecked.push({ name: b.name, err });
+      }
+    }
     const failed = outcomes.filter((o) => !o.ok).length + scan.invalid.length;
+    const total = outcomes.length + unchecked.length + scan.invalid.length;
     await reporter.summary(
       [
-        `## pgvector-backup: verify ${outcomes.length + scan.invalid.length} backups`,
+        `## pgvector-backup: verify ${total} backups`,
         '',
         table(['Backup', 'Result'], [
           ...outcomes.map((o) => [o.name, o.ok ? 'ok' : `FAILED: ${o.failure}`]),
+          ...unchecked.map((u) => [u.name, `could not check (nothing recorded): ${describeError(u.err)}`]),
           ...scan.invalid.map((i) => [i.path, `FAILED: ${i.reason}`]),
         ]),
         '',
       ].join('\n'),
     );
-    reporter.output('verified', failed === 0);
-    if (failed) throw new BackupError(`${failed} of ${outcomes.length + scan.invalid.length} backups failed verification`, 'See the failed checks above; do not rely on those backups', { code: 'verify-failed' });
+    reporter.output('verified', failed === 0 && unchecked.length === 0);
+    if (failed) throw new BackupError(`${failed} of ${total} backups failed verification`, 'See the failed checks above; do not rely on those backups', { code: 'verify-failed' });
+    if (unchecked.length) {
+      const first = unchecked[0]!.err;
+      throw new BackupError(
+        `${unchecked.length} of ${total} backups could not be checked: ${describeError(first)}`,
+        'This says nothing about those backups and nothing was recorded about them; fix the cause and verify again',
+        { code: errorCode(first) ?? 'verify-could-not-check' },
+      );
+    }
     return outcomes;
   }
-  const b = await resolveBackup(ctx, config.backup, database);
+  const b = await resolveBackup(ctx, config.backup, database, 'check');
   ctx.facts.database = b.manifest.database;
   setBackupOutputs(ctx, b);
-  const outcome = await verifyOne(ctx, b);
-  const ok = outcome.ok;
+  let outcome: VerifyOutcome;
+  try {
+    outcome = await verifyOne(ctx, b);
+  } catch (err) {
+    reporter.output('verified', false);
+    if (!isCancelled()) await reporter.summary([`## pgvector-backup: verify ${b.name}`, '', `- **could not check** (nothing recorded about the backup): ${describeError(err)}`, ''].join('\n'));
+    throw err;
+  }
   await reporter.summary(
     [
       `## pgvector-backup: verify ${b.name}`,
       '',
-      outcome.ok ? outcome.checks.map((c) => `- ok: ${c}`).join('\n') : `- **FAILED**: ${outcome.failure}`,
+      outcome.ok ? outcome.checks.map((c) => `- ok: ${c}`).join('\n') : `- **FAILED** (the backup is bad from now on): ${outcome.failure}`,
       '',
     ].join('\n'),
   );
-  reporter.output('verified', ok);
+  reporter.output('verified', outcome.ok);
   // The failure already names the backup, the check and what to do.
-  if (!ok) throw new BackupError(outcome.failure ?? `Backup ${b.name} failed verification`, undefined, { code: outcome.code ?? 'verify-failed' });
+  if (!outcome.ok) throw new BackupError(outcome.failure ?? `Backup ${b.name} failed verification`, undefined, { code: outcome.code ?? 'verify-failed' });
   return [outcome];
 }

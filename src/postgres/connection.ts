@@ -13,6 +13,8 @@ export interface ConnInfo {
   database: string;
   /** Other libpq parameters (sslmode, sslrootcert, connect_timeout, application_name, options ...). */
   params: Record<string, string>;
+  /** The input it came from when not database-url (test-restore-url, target-database-url): errors name it. */
+  input?: string;
 }
 
 /** libpq parameters we pass on, with their environment variable. */
@@ -153,6 +155,7 @@ export function resolveConnection(
   };
   const password = given.password ?? env.PGPASSWORD;
   if (password !== undefined && password !== '') info.password = password;
+  if (what !== 'database-url') info.input = what;
   return info;
 }
 
@@ -180,16 +183,20 @@ export function describeTarget(info: ConnInfo): string {
  * Transaction-mode poolers hand each statement to any backend, so an exported snapshot cannot be shared with
  * pg_dump. Returns the fix when the connection looks like one.
  */
-export function poolerProblem(info: ConnInfo): string | undefined {
+export function poolerProblem(info: ConnInfo, purpose: 'backup' | 'restore' = 'backup'): string | undefined {
   const host = info.host.toLowerCase();
+  // A restore needs one session for its whole length (CREATE DATABASE, renames, a single transaction, pg_restore's
+  // session settings); a transaction-mode pooler hands each transaction to another server session.
+  const cannot = purpose === 'backup' ? 'cannot share a snapshot with pg_dump' : 'cannot hold the single session a restore needs';
+  const input = info.input ?? 'database-url';
   if (host.endsWith('.pooler.supabase.com') && info.port === 6543) {
-    return 'This is Supabase\'s transaction-mode pooler (port 6543), which cannot share a snapshot with pg_dump. Use the direct connection (db.<project>.supabase.co:5432) or the session-mode pooler (port 5432)';
+    return `${input} is Supabase's transaction-mode pooler (port 6543), which ${cannot}. Use the direct connection (db.<project>.supabase.co:5432) or the session-mode pooler (port 5432)`;
   }
   if (/-pooler[.-]/.test(host) && host.includes('neon')) {
-    return 'This is Neon\'s pooled endpoint (-pooler in the host name), which cannot share a snapshot with pg_dump. Use the direct endpoint: remove "-pooler" from the host name';
+    return `${input} is Neon's pooled endpoint (-pooler in the host name), which ${cannot}. Use the direct endpoint: remove "-pooler" from the host name`;
   }
   if (info.port === 6543) {
-    return 'Port 6543 is usually a transaction-mode pooler (PgBouncer), which cannot share a snapshot with pg_dump. Connect to the server directly or through a session-mode pooler';
+    return `${input} uses port 6543, usually a transaction-mode pooler (PgBouncer), which ${cannot}. Connect to the server directly or through a session-mode pooler`;
   }
   return undefined;
 }
@@ -274,29 +281,31 @@ export function connectionError(err: unknown, info: ConnInfo): BackupError {
   const e = err as { code?: string; message?: string };
   const where = `${info.host}:${info.port}`;
   const msg = e.message ?? String(err);
+  const input = info.input ?? 'database-url';
+  const inputs = info.input ? info.input : 'database-url or PGPASSWORD (the repository secret)';
   switch (e.code) {
     case 'ECONNREFUSED':
-      return new BackupError(`Cannot connect to PostgreSQL at ${where}: connection refused`, 'Check the host and port in database-url and that the server is running and accepts TCP connections from this machine', { code: 'connect-refused', cause: err });
+      return new BackupError(`Cannot connect to PostgreSQL at ${where}${info.input ? ` (${info.input})` : ''}: connection refused`, `Check the host and port in ${input} and that the server is running and accepts TCP connections from this machine`, { code: 'connect-refused', cause: err });
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-      return new BackupError(`Cannot resolve the database host "${info.host}"`, 'Check the host name in database-url', { code: 'connect-dns', cause: err });
+      return new BackupError(`Cannot resolve the database host "${info.host}"`, `Check the host name in ${input}`, { code: 'connect-dns', cause: err });
     case 'ETIMEDOUT':
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
-      return new BackupError(`Cannot reach PostgreSQL at ${where}: ${e.code}`, 'Check the host, the port and that a firewall or IP allow-list lets this runner in', { code: 'connect-unreachable', cause: err });
+      return new BackupError(`Cannot reach PostgreSQL at ${where}${info.input ? ` (${info.input})` : ''}: ${e.code}`, 'Check the host, the port and that a firewall or IP allow-list lets this runner in', { code: 'connect-unreachable', cause: err });
     case '28P01':
-      return new BackupError(`Password authentication failed for user "${info.user}"`, 'Check the password in database-url or PGPASSWORD (the repository secret)', { code: 'connect-password', cause: err });
+      return new BackupError(`Password authentication failed for user "${info.user}"`, `Check the password in ${inputs}`, { code: 'connect-password', cause: err });
     case '28000':
       return new BackupError(`The server refused user "${info.user}": ${msg}`, 'Check the user name, and the server\'s pg_hba.conf or IP allow-list for this runner; managed services often need sslmode=require', { code: 'connect-rejected', cause: err });
     case '3D000':
-      return new BackupError(`Database "${info.database}" does not exist on ${where}`, 'Check the database name at the end of database-url (or PGDATABASE)', { code: 'connect-no-database', cause: err });
+      return new BackupError(`Database "${info.database}" does not exist on ${where}`, `Check the database name at the end of ${input}${info.input ? '' : ' (or PGDATABASE)'}`, { code: 'connect-no-database', cause: err });
     case '53300':
       return new BackupError(`The server at ${where} has no free connection slots`, 'Retry later or raise max_connections; a backup needs two connections', { code: 'connect-too-many', cause: err });
     default:
       if (/timeout/i.test(msg)) {
-        return new BackupError(`Cannot reach PostgreSQL at ${where}: connection timed out`, 'Check the host, the port and that a firewall or IP allow-list lets this runner in', { code: 'connect-unreachable', cause: err });
+        return new BackupError(`Cannot reach PostgreSQL at ${where}${info.input ? ` (${info.input})` : ''}: connection timed out`, 'Check the host, the port and that a firewall or IP allow-list lets this runner in', { code: 'connect-unreachable', cause: err });
       }
-      return new BackupError(`Cannot connect to ${describeTarget(info)}: ${msg}`, 'Check database-url', { code: 'connect-failed', cause: err });
+      return new BackupError(`Cannot connect to ${describeTarget(info)}: ${msg}`, `Check ${input}`, { code: 'connect-failed', cause: err });
   }
 }
 

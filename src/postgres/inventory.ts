@@ -152,8 +152,9 @@ export async function lockTables(client: pg.Client, tables: RelRow[], lockTimeou
       if ((err as { code?: string }).code === '55P03') {
         throw new BackupError(
           `Timed out after lock-wait-timeout (${lockTimeout}) waiting for a lock on table ${t.schema}.${t.name}: another session holds a conflicting lock`,
-          'Find it with SELECT * FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE NOT granted OR relation = \'' +
-            `${t.schema}.${t.name}'::regclass; retry when it finishes (ALTER, DROP, TRUNCATE, VACUUM FULL, REINDEX), or raise lock-wait-timeout`,
+          // The name quoted as an identifier inside a literal: the query runs as printed, whatever the name holds.
+          `Find it with SELECT * FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE NOT granted OR relation = ${client.escapeLiteral(q)}::regclass; ` +
+            'retry when it finishes (ALTER, DROP, TRUNCATE, VACUUM FULL, REINDEX), or raise lock-wait-timeout',
           { code: 'dump-lock-timeout', cause: err },
         );
       }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { compareInventory, type Comparison } from '../archive/compare.js';
 import type { Manifest } from '../archive/manifest.js';
-import { decompressor, Meter, withProgress, zstdProgram } from '../archive/pipeline.js';
+import { decoderRefused, decompressor, Meter, withProgress, zstdProgram } from '../archive/pipeline.js';
 import { byteProgress, fileReadPosition } from '../progress.js';
 import { NO_DECRYPTION, type DecryptionSettings } from '../archive/crypto.js';
 import { plaintextKept, withPlaintext } from '../archive/encrypted.js';
@@ -111,21 +111,19 @@ export async function restoreArchive(
       if (program) {
         // Native zstd straight into the file: no pass of the plaintext through this process (issue 8).
         const res = await withProgress(logger, opts.progressSeconds, archiveProgress('decompress', archivePath), run({ file: program, args: ['-d', '-q', '-f', '--no-progress', '-o', input, archivePath] }));
-        if (res.code !== 0 || res.signal) {
-          throw new BackupError(`Decompressing ${manifest.name} failed: ${describeExit('zstd -d', res.code, res.signal)}: ${lastLines(res.stderr)}`, 'The archive is damaged or the disk is full; run verify, and check free space in the temporary directory', { code: 'restore-archive-damaged' });
-        }
+        if (res.code !== 0 || res.signal) throw decompressError(manifest.name, `${describeExit('zstd -d', res.code, res.signal)}: ${lastLines(res.stderr)}`, res.signal !== null || res.code === null);
       } else {
         const read = new Meter(false);
         const total = (await fs.stat(archivePath)).size;
         await withProgress(logger, opts.progressSeconds, byteProgress('decompress', () => read.bytes, { total, verb: 'read' }), pipeline(createReadStream(archivePath), read, decompressor(manifest.compression.method)!, createWriteStream(input, { mode: 0o600 }))).catch((err: unknown) => {
           if (err instanceof BackupError) throw err;
-          throw new BackupError(`Decompressing ${manifest.name} failed: ${(err as Error).message}`, 'The archive is damaged or the disk is full; run verify, and check free space in the temporary directory', { code: 'restore-archive-damaged', cause: err });
+          throw decompressError(manifest.name, (err as Error).message, !decoderRefused(err), err);
         });
       }
       // Quick verify walks a zstd stream without decompressing it: this is where its size is proven.
       const size = (await fs.stat(input)).size;
       if (size !== manifest.archive.dumpBytes) {
-        throw new BackupError(`Decompressing ${manifest.name} gave ${size} bytes, but pg_dump wrote ${manifest.archive.dumpBytes}`, 'The archive is damaged; use another backup and run a new one', { code: 'restore-archive-damaged' });
+        throw new BackupError(`Decompressing ${manifest.name} gave ${size} bytes, but pg_dump wrote ${manifest.archive.dumpBytes}`, 'The archive is damaged; use another backup and run a new one', { code: 'restore-archive-damaged', damage: true });
       }
       if (target.tools.kind === 'docker') await fs.chmod(tmpDir, 0o755);
     }
@@ -135,7 +133,7 @@ export async function restoreArchive(
       collectWarnings(res.stderr, warnings);
       if (res.code !== 0 || res.signal) {
         const advice = restoreAdvice(res.stderr);
-        throw new BackupError(`The restore failed and was rolled back: ${describeExit('pg_restore', res.code, res.signal)}: ${lastLines(res.stderr)}`, advice.hint, { code: advice.code });
+        throw new BackupError(`The restore failed and was rolled back: ${describeExit('pg_restore', res.code, res.signal)}: ${lastLines(res.stderr)}`, advice.hint, { code: advice.code, damage: advice.damage === true });
       }
       return { restoreSeconds: secondsSince(started), indexBuildSeconds: null, warnings };
     }
@@ -155,7 +153,7 @@ export async function restoreArchive(
       collectWarnings(res.stderr, warnings);
       if (res.code !== 0 || res.signal) {
         const advice = restoreAdvice(res.stderr);
-        throw new BackupError(`The restore failed in ${section}: ${describeExit('pg_restore', res.code, res.signal)}: ${lastLines(res.stderr)}`, advice.hint, { code: advice.code });
+        throw new BackupError(`The restore failed in ${section}: ${describeExit('pg_restore', res.code, res.signal)}: ${lastLines(res.stderr)}`, advice.hint, { code: advice.code, damage: advice.damage === true });
       }
       const secs = secondsSince(t0);
       logger.info(`  ${section}: ${secs.toFixed(1)} s`);
@@ -202,7 +200,10 @@ async function psqlFromStream(manifest: Manifest, archivePath: string, tools: Pg
   child.stdin!.end();
   const { code, signal } = await exited;
   collectWarnings(stderr.toString(), warnings);
-  if (pipeErr) throw new BackupError(`Reading the archive failed during the restore${singleTransaction ? ' (rolled back)' : ''}: ${(pipeErr as Error).message}`, 'The archive is damaged; run verify', { code: 'restore-archive-damaged', cause: pipeErr });
+  if (pipeErr) {
+    if (pipeErr instanceof BackupError) throw pipeErr;
+    throw decompressError(manifest.name, `reading the archive failed during the restore${singleTransaction ? ' (rolled back)' : ''}: ${(pipeErr as Error).message}`, !decoderRefused(pipeErr), pipeErr);
+  }
   if (code !== 0 || signal) {
     const advice = restoreAdvice(stderr.toString());
     throw new BackupError(`The restore failed${singleTransaction ? ' and was rolled back' : ''}: ${describeExit('psql', code, signal)}: ${lastLines(stderr.toString())}`, advice.hint, { code: advice.code });
@@ -215,8 +216,26 @@ function collectWarnings(stderr: string, out: string[]): void {
   }
 }
 
+/**
+ * Decompressing the archive for a restore failed: damage when the decoder refused its bytes; a full temporary
+ * directory, a killed decoder or a missing program say nothing about the archive.
+ */
+function decompressError(name: string, detail: string, couldNotRun: boolean, cause?: unknown): BackupError {
+  if (/no space left|ENOSPC|EDQUOT/i.test(detail)) {
+    return new BackupError(`Decompressing ${name} for the restore ran out of space: ${detail}`, 'This says nothing about the backup: free space in the temporary directory (TMPDIR) and run again', { code: 'disk-full', ...(cause ? { cause } : {}) });
+  }
+  if (couldNotRun) {
+    return new BackupError(`Decompressing ${name} for the restore could not run: ${detail}`, 'This says nothing about the backup: check the zstd program, free memory and TMPDIR, then run again', { code: 'verify-could-not-check', ...(cause ? { cause } : {}) });
+  }
+  return new BackupError(`Decompressing ${name} failed: ${detail}`, 'The archive is damaged; use another backup and run a new one', { code: 'restore-archive-damaged', damage: true, ...(cause ? { cause } : {}) });
+}
+
+/** pg_restore's words for an archive whose bytes are broken (the checksum matched, so it was written so). */
+const PG_RESTORE_DAMAGED = /could not uncompress data|corrupt|unexpected end of file|did not find magic string|found unexpected block ID|could not find block ID|invalid (compressed )?data|could not read from input file: end of file/i;
+
 /** What to do about a failed pg_restore or psql, from its error output. */
-export function restoreAdvice(stderr: string): { code: ErrorCode; hint: string } {
+export function restoreAdvice(stderr: string): { code: ErrorCode; hint: string; damage?: boolean } {
+  if (PG_RESTORE_DAMAGED.test(stderr)) return { code: 'restore-archive-damaged', hint: 'The archive is damaged; use another backup and run a new one', damage: true };
   if (/extension "?vector"? is not available|could not open extension control file/i.test(stderr)) return { code: 'restore-missing-extension', hint: 'The target lacks pgvector: use a pgvector/pgvector image or install pgvector there' };
   if (/role .* does not exist/i.test(stderr)) return { code: 'restore-missing-roles', hint: 'The dump references roles the target lacks: set create-roles: true' };
   if (/out of memory|could not resize shared memory/i.test(stderr)) return { code: 'restore-out-of-memory', hint: 'The target ran out of memory building indexes: lower maintenance_work_mem or give it more memory' };

@@ -12,6 +12,7 @@ import type { InputName } from '../inputs.js';
 import { readTextfile } from '../metrics/metrics.js';
 import { parseConnectionString } from '../postgres/connection.js';
 import { scanLocal } from '../storage/local.js';
+import { standingOf } from '../archive/manifest.js';
 import { cronDaemonRunning, crontabAccess } from './access.js';
 import { DEFAULT_TIME, formatAge, formatRunTime, parseSchedule } from './cron.js';
 import { installBlock, readBlock, removeBlock } from './crontab.js';
@@ -254,9 +255,9 @@ async function statusCommand(io: CliIo, crontab: ReturnType<typeof crontabAccess
   const now = Date.now();
   if (!last) say(`Last backup: none in ${backupDir} yet${scan.invalid.length ? ` (${scan.invalid.length} unusable manifest${scan.invalid.length === 1 ? '' : 's'})` : ''}`);
   else {
-    const v = last.manifest.verification;
-    const state = !v ? 'not verified' : v.ok ? `verified (${v.level})` : `verification FAILED: ${v.failure ?? 'see the log'}`;
-    if (v && !v.ok) healthy = false;
+    const info = standingOf(last.manifest.verifications);
+    const state = info.standing === 'good' ? `verified (${info.level})` : info.standing === 'unverified' ? 'not verified' : `verification FAILED: ${info.decidedBy?.failure ?? 'see the log'}`;
+    if (info.standing === 'bad') healthy = false;
     say(`Last backup: ${last.name}, ${formatAge(now - last.createdAt.getTime())} ago, ${state}`);
   }
 

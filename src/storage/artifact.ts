@@ -2,6 +2,9 @@
 // (named after the backup), then a small one holding only the manifest (`<name>.manifest`), uploaded last as the
 // commit marker. Listing reads the manifests of this repository's earlier runs through the REST API
 // (github-token with actions: read); pruning deletes through it (actions: write).
+// Every call runs under net.ts's `bounded`: the clients' own limits are minutes to never (the Twirp client waits
+// 3 minutes per attempt, five attempts; the Azure blob upload has none but a 5-minute stall check; Octokit's fetch
+// waits 5 minutes for headers), so network-timeout without a byte moving abandons the call and fails the destination.
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +13,7 @@ import { getOctokit } from '@actions/github';
 import { namePrefix, parseManifest } from '../archive/manifest.js';
 import { BackupError, ConfigurationError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { bounded, DEFAULT_NETWORK_TIMEOUT_MS, type Bound } from '../net.js';
 import { checkDownload, type LocalBackup } from './local.js';
 import { isGoodManifest, type Orphan, type PutResult, type Storage, type StoredBackup } from './storage.js';
 
@@ -20,6 +24,8 @@ export interface ArtifactOptions {
   retentionDays?: number;
   token?: string;
   env: NodeJS.ProcessEnv;
+  /** network-timeout (ms); default 60 s. */
+  networkTimeoutMs?: number;
 }
 
 interface Ref {
@@ -39,6 +45,19 @@ export class ArtifactStorage implements Storage {
     private readonly logger: Logger,
   ) {
     this.pageSize = Number(opts.env.PGVB_ARTIFACT_PAGE_SIZE) || 100;
+  }
+
+  /** One remote call, abandoned when its network goes quiet for network-timeout. */
+  private bounded<T>(what: string, size: number | undefined, op: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const b: Bound = {
+      timeoutMs: this.opts.networkTimeoutMs ?? DEFAULT_NETWORK_TIMEOUT_MS,
+      destination: this.id,
+      what,
+      check: "Check the connection to GitHub's artifact service and its blob storage (https://www.githubstatus.com)",
+      logger: this.logger,
+    };
+    if (size !== undefined) b.size = size;
+    return bounded(b, op);
   }
 
   private repo(): { owner: string; repo: string } {
@@ -63,7 +82,9 @@ export class ArtifactStorage implements Storage {
     const options = this.opts.retentionDays ? { retentionDays: this.opts.retentionDays } : {};
     let archive;
     try {
-      archive = await this.client.uploadArtifact(m.name, files, root, options);
+      // (The client reports no byte progress; net.ts watches the sockets, and allows local work, zipping, up to
+      // network-timeout plus the archive's size at 1 MiB/s while no request is in flight.)
+      archive = await this.bounded(`uploading the artifact ${m.name}`, m.archive.size, () => this.client.uploadArtifact(m.name, files, root, options));
     } catch (err) {
       throw artifactError(err, `uploading the artifact ${m.name}`);
     }
@@ -73,7 +94,7 @@ export class ArtifactStorage implements Storage {
     try {
       const manifestFile = path.join(staging, `${m.name}.json`);
       await fs.writeFile(manifestFile, JSON.stringify({ ...m, artifact: { id: archive.id, digest: archive.digest ?? null } }, null, 2) + '\n');
-      await this.client.uploadArtifact(m.name + MANIFEST_SUFFIX, [manifestFile], staging, options);
+      await this.bounded(`uploading the artifact ${m.name}${MANIFEST_SUFFIX}`, undefined, () => this.client.uploadArtifact(m.name + MANIFEST_SUFFIX, [manifestFile], staging, options));
     } catch (err) {
       throw artifactError(err, `uploading the artifact ${m.name}${MANIFEST_SUFFIX}`);
     } finally {
@@ -93,7 +114,9 @@ export class ArtifactStorage implements Storage {
     for (let page = 1; ; page++) {
       let r;
       try {
-        r = await octokit.rest.actions.listArtifactsForRepo({ owner, repo, per_page: this.pageSize, page });
+        r = await this.bounded(`listing the artifacts of ${owner}/${repo} (page ${page})`, undefined, (signal) =>
+          octokit.rest.actions.listArtifactsForRepo({ owner, repo, per_page: this.pageSize, page, request: { signal } }),
+        );
       } catch (err) {
         throw artifactError(err, `listing the artifacts of ${owner}/${repo} (page ${page})`);
       }
@@ -124,7 +147,7 @@ export class ArtifactStorage implements Storage {
       }
       const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pgvb-manifest-'));
       try {
-        await this.client.downloadArtifact(man.id, { path: dir, findBy: this.findBy(man.runId) });
+        await this.bounded(`downloading the artifact ${man.name}`, undefined, () => this.client.downloadArtifact(man.id, { path: dir, findBy: this.findBy(man.runId) }));
         const text = await fs.readFile(path.join(dir, `${name}.json`), 'utf8');
         const manifest = parseManifest(text, `${man.name}/${name}.json`);
         if (database !== undefined && manifest.database !== database) continue;
@@ -138,7 +161,7 @@ export class ArtifactStorage implements Storage {
           ref: { archiveId: archive.id, manifestId: man.id, runId: archive.runId } satisfies Ref,
         });
       } catch (err) {
-        if (err instanceof BackupError && /Manifest/.test(err.message)) {
+        if (err instanceof BackupError && err.code !== 'storage-timeout' && /Manifest/.test(err.message)) {
           this.logger.warning(`${err.message} (not a usable backup)`);
           continue;
         }
@@ -153,7 +176,7 @@ export class ArtifactStorage implements Storage {
   async get(b: StoredBackup, dir: string): Promise<LocalBackup> {
     const ref = b.ref as Ref;
     try {
-      await this.client.downloadArtifact(ref.archiveId, { path: dir, findBy: this.findBy(ref.runId) });
+      await this.bounded(`downloading the artifact ${b.name}`, b.manifest.archive.size, () => this.client.downloadArtifact(ref.archiveId, { path: dir, findBy: this.findBy(ref.runId) }));
     } catch (err) {
       throw artifactError(err, `downloading the artifact ${b.name}`);
     }
@@ -171,7 +194,8 @@ export class ArtifactStorage implements Storage {
   private async deleteId(id: number, what: string): Promise<void> {
     const { owner, repo } = this.repo();
     try {
-      await this.octokit().rest.actions.deleteArtifact({ owner, repo, artifact_id: id });
+      const octokit = this.octokit();
+      await this.bounded(`deleting the artifact ${id} of ${what}`, undefined, (signal) => octokit.rest.actions.deleteArtifact({ owner, repo, artifact_id: id, request: { signal } }));
     } catch (err) {
       throw artifactError(err, `deleting the artifact ${id} of ${what}`);
     }

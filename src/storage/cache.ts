@@ -2,12 +2,16 @@
 // pgvector-backup-<db>-<YYYYMMDD_HHMMSS>; latest is restored by that prefix, so pull-request workflows (which
 // may read the default branch's caches) can test-restore without any secret. The cache service keeps only what
 // it keeps (entries unused for 7 days are evicted): list shows the newest entry, and prune deletes nothing here.
+// Every call runs under net.ts's `bounded`: the client's upload to blob storage has no timeout at all, its Twirp
+// calls wait 3 minutes per attempt, so network-timeout without a byte moving abandons the call and fails the
+// destination.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as cache from '@actions/cache';
 import { readManifest, safeName } from '../archive/manifest.js';
 import { BackupError, ConfigurationError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { bounded, DEFAULT_NETWORK_TIMEOUT_MS, type Bound } from '../net.js';
 import { checkDownload, type LocalBackup } from './local.js';
 import { isGoodManifest, type Orphan, type PutResult, type Storage, type StoredBackup } from './storage.js';
 
@@ -45,8 +49,23 @@ export class CacheStorage implements Storage {
   constructor(
     env: NodeJS.ProcessEnv,
     private readonly logger: Logger,
+    /** network-timeout (ms). */
+    private readonly networkTimeoutMs = DEFAULT_NETWORK_TIMEOUT_MS,
   ) {
     this.staging = path.join(env.GITHUB_WORKSPACE ?? process.cwd(), STAGING);
+  }
+
+  /** One client call, abandoned when its network goes quiet for network-timeout. */
+  private bounded<T>(what: string, size: number | undefined, op: () => Promise<T>): Promise<T> {
+    const b: Bound = {
+      timeoutMs: this.networkTimeoutMs,
+      destination: this.id,
+      what,
+      check: "Check the connection to GitHub's cache service and its blob storage (https://www.githubstatus.com)",
+      logger: this.logger,
+    };
+    if (size !== undefined) b.size = size;
+    return bounded(b, op);
   }
 
   private async clearStaging(): Promise<void> {
@@ -64,8 +83,11 @@ export class CacheStorage implements Storage {
       const key = cacheKey(b.name, b.manifest.database);
       let id: number;
       try {
-        id = await cache.saveCache([STAGING], key);
+        // (The client reports no byte progress and first runs tar and zstd over the archive: net.ts watches the
+        // sockets, and allows that local work up to network-timeout plus the archive's size at 1 MiB/s.)
+        id = await this.bounded(`saving the cache ${key}`, b.manifest.archive.size, () => cache.saveCache([STAGING], key));
       } catch (err) {
+        if (err instanceof BackupError) throw err;
         throw new BackupError(`Saving the cache ${key} failed: ${(err as Error).message}`, 'See the error; run again', { code: 'storage-cache', cause: err });
       }
       // saveCache reports most failures by returning -1 and logging a warning: that is a failed destination.
@@ -83,8 +105,10 @@ export class CacheStorage implements Storage {
     const prefix = cachePrefix(database);
     let key: string | undefined;
     try {
-      key = await cache.restoreCache([STAGING], prefix, [prefix]);
+      // (Size unknown until found: the allowance for unpacking grows with the bytes downloaded.)
+      key = await this.bounded(`looking up the cache ${prefix}*`, undefined, () => cache.restoreCache([STAGING], prefix, [prefix]));
     } catch (err) {
+      if (err instanceof BackupError) throw err;
       throw new BackupError(`Looking up the cache ${prefix}* failed: ${(err as Error).message}`, 'See the error; run again', { code: 'storage-cache', cause: err });
     }
     if (!key) {
@@ -119,7 +143,7 @@ export class CacheStorage implements Storage {
     if (!(await fs.stat(path.join(this.staging, m.archive.file)).catch(() => undefined))) {
       await this.clearStaging();
       const { key } = b.ref as { key: string };
-      const got = await cache.restoreCache([STAGING], key);
+      const got = await this.bounded(`restoring the cache ${key}`, m.archive.size, () => cache.restoreCache([STAGING], key));
       if (got !== key) throw new BackupError(`The cache ${key} could not be restored`, 'It may have been evicted; use another destination', { code: 'storage-cache-evicted' });
     }
     const archivePath = path.join(dir, m.archive.file);

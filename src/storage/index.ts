@@ -5,10 +5,10 @@ import path from 'node:path';
 import { writeManifest } from '../archive/manifest.js';
 import { isCancelled, type Context } from '../context.js';
 import { BackupError, ConfigurationError, describeError, errorLine } from '../errors.js';
-import { deleteLocal, LocalStorage, resolveLocal, type LocalBackup } from './local.js';
+import { deleteLocal, LocalStorage, noLatest, resolveLocal, type LocalBackup } from './local.js';
 import type { ArtifactOptions } from './artifact.js';
 import { SftpStorage } from './sftp.js';
-import type { Orphan, PutResult, Storage, StoredBackup } from './storage.js';
+import { latestOf, type LatestPurpose, type Orphan, type PutResult, type Storage, type StoredBackup } from './storage.js';
 import type { LocalBackup as Local } from './local.js';
 
 /**
@@ -47,11 +47,12 @@ export function createStorage(ctx: Context, dest: string): Storage {
   if (dest === 'local') return new LocalStorage(config.backupDir);
   if (dest.startsWith('s3://')) return new LazyStorage(dest, async () => new (await import('./s3.js')).S3Storage(dest, config.s3, logger, config.env));
   if (dest.startsWith('sftp://')) return new SftpStorage(dest, config.sftp, logger, config.env);
-  if (dest === 'cache') return new LazyStorage(dest, async () => new (await import('./cache.js')).CacheStorage(config.env, logger));
+  if (dest === 'cache') return new LazyStorage(dest, async () => new (await import('./cache.js')).CacheStorage(config.env, logger, config.networkTimeoutMs));
   if (dest === 'artifact') {
-    const days = config.retention.days;
-    const opts: ArtifactOptions = { env: config.env };
-    if (days > 0) opts.retentionDays = Math.min(90, days);
+    // No retention of GitHub's own below the repository's: artifacts that expire by themselves would take the last
+    // good backups with them when backups fail for a while. They are uploaded with the longest retention the
+    // repository allows (its setting) and deleted by our retention, which keeps keep-min and the newest good one.
+    const opts: ArtifactOptions = { env: config.env, networkTimeoutMs: config.networkTimeoutMs };
     if (config.githubToken) opts.token = config.githubToken;
     return new LazyStorage(dest, async () => new (await import('./artifact.js')).ArtifactStorage(opts, logger));
   }
@@ -129,23 +130,23 @@ export async function listEverywhere(ctx: Context, database?: string): Promise<L
  * newest complete, good backup) and names are looked up in every destination, local first, and downloaded
  * into backup-dir with their size and sha256 checked.
  */
-export async function resolveBackup(ctx: Context, ref: string, database?: string): Promise<LocalBackup> {
+export async function resolveBackup(ctx: Context, ref: string, database: string | undefined, purpose: LatestPurpose): Promise<LocalBackup> {
   const { config, logger } = ctx;
   const isPath = ref.includes('/') || ref.includes(path.sep);
   if (isPath || (config.destination.length === 1 && config.destination[0] === 'local')) {
-    return resolveLocal(ref, config.backupDir, database);
+    return resolveLocal(ref, config.backupDir, database, purpose);
   }
   if (ref !== 'latest' && (ref.includes('..') || /[\0\n\r]/.test(ref))) throw new ConfigurationError(`Input backup "${ref}" is not a valid backup name`, { code: 'config-backup-name' });
   const listing = await listEverywhere(ctx, database);
   for (const f of listing.failures) logger.warning(`Listing ${f.destination} failed: ${f.reason}`);
-  const wanted = ref === 'latest' ? listing.backups.find((b) => b.good) : listing.backups.find((b) => b.name === ref || b.manifest.archive.file === ref);
+  const wanted = ref === 'latest' ? latestOf(listing.backups, purpose) : listing.backups.find((b) => b.name === ref || b.manifest.archive.file === ref);
   if (!wanted) {
     const where = config.destination.join(', ');
-    throw new BackupError(
-      ref === 'latest' ? `No complete backup${database ? ` of database ${database}` : ''} found in ${where}` : `No backup named ${ref} found in ${where}`,
-      listing.failures.length ? 'Some destinations could not be listed (see the warnings); fix access and run again' : 'Run a backup first, or check destination and backup',
-      { code: 'storage-not-found' },
-    );
+    if (listing.failures.length) {
+      throw new BackupError(`${ref === 'latest' ? 'No usable backup' : `No backup named ${ref}`}${database ? ` of database ${database}` : ''} found in ${where}, and some destinations could not be listed`, 'See the warnings above; fix access to those destinations and run again', { code: 'storage-not-found' });
+    }
+    if (ref === 'latest') throw noLatest(database, where, listing.backups, purpose);
+    throw new BackupError(`No backup named ${ref} found in ${where}`, 'Run a backup first, or check destination and backup', { code: 'storage-not-found' });
   }
   if (wanted.destination === 'local') return wanted.ref as LocalBackup;
   logger.info(`Downloading ${wanted.name} from ${wanted.location}`);

@@ -3,9 +3,9 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { BackupError, ConfigurationError } from '../errors.js';
-import { manifestPathFor, namePrefix, readManifest, type Manifest } from '../archive/manifest.js';
+import { manifestPathFor, namePrefix, readManifest, standing, type Manifest } from '../archive/manifest.js';
 import { hashDirectory, hashFile } from '../archive/pipeline.js';
-import { isGoodManifest, type Orphan, type PutResult, type Storage, type StoredBackup } from './storage.js';
+import { isGoodManifest, latestOf, type LatestPurpose, type Orphan, type PutResult, type Storage, type StoredBackup } from './storage.js';
 
 export interface LocalBackup {
   name: string;
@@ -13,7 +13,7 @@ export interface LocalBackup {
   archivePath: string;
   manifest: Manifest;
   createdAt: Date;
-  /** Complete and not failed verification. */
+  /** Standing 'good': verified, and not found damaged since. */
   good: boolean;
 }
 
@@ -75,14 +75,11 @@ export async function scanLocal(dir: string, database?: string): Promise<ScanRes
 const SUFFIXES = ['.sql.gz', '.sql.zst', '.dump.zst', '.dump.gz', '.sql', '.dump', '.dir', '.json'];
 
 /** The backup a `backup` input names: latest, a backup name, or a path to its archive or manifest. */
-export async function resolveLocal(ref: string, dir: string, database?: string): Promise<LocalBackup> {
+export async function resolveLocal(ref: string, dir: string, database?: string, purpose: LatestPurpose = 'restore'): Promise<LocalBackup> {
   if (ref === 'latest') {
     const scan = await scanLocal(dir, database);
-    const latest = scan.backups.find((b) => b.good);
-    if (!latest) {
-      const what = database ? ` of database ${database}` : '';
-      throw new BackupError(`No complete backup${what} found in ${dir}`, 'Run a backup first, or set backup-dir (or backup) to where the backups are', { code: 'storage-not-found' });
-    }
+    const latest = latestOf(scan.backups, purpose);
+    if (!latest) throw noLatest(database, dir, scan.backups, purpose);
     return latest;
   }
   if (/[\0\n\r]/.test(ref)) throw new ConfigurationError('Input backup must not contain newlines or NUL characters', { code: 'config-backup-name' });
@@ -109,6 +106,24 @@ export async function resolveLocal(ref: string, dir: string, database?: string):
     createdAt: new Date(manifest.createdAt),
     good: isGoodManifest(manifest),
   };
+}
+
+/** No backup qualifies as `latest`: say which backups there are and how to use one of them. */
+export function noLatest(database: string | undefined, where: string, backups: ReadonlyArray<{ name: string; manifest: Manifest }>, purpose: LatestPurpose): BackupError {
+  const what = database ? ` of database ${database}` : '';
+  const unverified = backups.filter((b) => standing(b.manifest) === 'unverified');
+  if (purpose === 'restore' && unverified.length) {
+    return new BackupError(
+      `No verified backup${what} found in ${where} (${unverified.length} unverified, newest ${unverified[0]!.name})`,
+      'latest is the newest good (verified) backup: verify one first (mode: verify, or test-restore), or name it in backup to restore it after its quick check',
+      { code: 'storage-not-found' },
+    );
+  }
+  return new BackupError(
+    backups.length ? `No ${purpose === 'restore' ? 'good' : 'usable'} backup${what} found in ${where} (${backups.length} found damaged)` : `No complete backup${what} found in ${where}`,
+    'Run a backup first, or set backup-dir, destination or backup to where the backups are',
+    { code: 'storage-not-found' },
+  );
 }
 
 /** Deletes a backup: manifest first, so an interrupted delete never leaves a manifest without its archive. */

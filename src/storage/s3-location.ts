@@ -10,6 +10,8 @@ export interface S3Options {
   checksums: 'when-required' | 'when-supported';
   /** Multipart part size; undefined: chosen from the file size. */
   partSize?: number;
+  /** network-timeout: connecting, or no byte either way for this long, fails a request (ms; default 60 s). */
+  networkTimeoutMs?: number;
 }
 
 const MiB = 1024 * 1024;

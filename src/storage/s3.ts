@@ -2,6 +2,9 @@
 // multi-GB archives under 10,000 parts, a HEAD after the upload to check the size, the manifest last as the
 // commit marker. Works with S3-compatible services (MinIO, R2, B2, GCS) through s3-endpoint and
 // s3-force-path-style; credentials come from the standard AWS environment (including OIDC web identity).
+// network-timeout bounds every request through the SDK's own handler: connecting, and then any stretch without a
+// byte either way (an endpoint that accepts the connection and never answers, a body that stops mid-download); the
+// SDK retries as configured (3 attempts), then the destination fails with storage-timeout.
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -19,6 +22,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { namePrefix, parseManifest } from '../archive/manifest.js';
 import { BackupError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { DEFAULT_NETWORK_TIMEOUT_MS, seconds, timeoutHint } from '../net.js';
 import { Meter } from '../archive/pipeline.js';
 import { byteProgress, progressSecondsFrom, withProgress } from '../progress.js';
 import { checkDownload, type LocalBackup } from './local.js';
@@ -35,6 +39,7 @@ export class S3Storage implements Storage {
   private readonly prefix: string;
   private readonly pageSize: number | undefined;
   private readonly progressSeconds: number;
+  private readonly timeoutMs: number;
 
   constructor(
     readonly id: string,
@@ -47,11 +52,15 @@ export class S3Storage implements Storage {
     this.prefix = prefix;
     this.pageSize = env.PGVB_S3_LIST_PAGE_SIZE ? Number(env.PGVB_S3_LIST_PAGE_SIZE) : undefined;
     this.progressSeconds = progressSecondsFrom(env);
+    this.timeoutMs = opts.networkTimeoutMs ?? DEFAULT_NETWORK_TIMEOUT_MS;
     const config: S3ClientConfig = {
       region: opts.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
       forcePathStyle: opts.forcePathStyle,
       requestChecksumCalculation: opts.checksums === 'when-supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED',
       responseChecksumValidation: opts.checksums === 'when-supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED',
+      // (@smithy/node-http-handler 4.x: socketTimeout is the idle timeout, on the request and on the response body
+      // until it ends; requestTimeout would bound a whole request, which a large part may rightly exceed.)
+      requestHandler: { connectionTimeout: this.timeoutMs, socketTimeout: this.timeoutMs },
     };
     if (opts.endpoint) config.endpoint = opts.endpoint;
     this.client = new S3Client(config);
@@ -88,10 +97,10 @@ export class S3Storage implements Storage {
         const done = await withProgress(this.logger, this.progressSeconds, byteProgress(`upload ${this.where(f.key)}`, () => sent, { total: f.size, verb: 'sent' }), upload.done());
         etag = done.ETag;
       } catch (err) {
-        throw s3Error(err, `uploading ${this.where(f.key)}`);
+        throw this.error(err, `uploading ${this.where(f.key)}`);
       }
       const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: f.key })).catch((err: unknown) => {
-        throw s3Error(err, `checking ${this.where(f.key)}`);
+        throw this.error(err, `checking ${this.where(f.key)}`);
       });
       if (head.ContentLength !== f.size) {
         throw new BackupError(`${this.where(f.key)} has ${head.ContentLength} bytes after the upload, expected ${f.size}`, 'The upload was damaged; run the backup again', { code: 'storage-upload-damaged' });
@@ -102,7 +111,7 @@ export class S3Storage implements Storage {
     await this.client
       .send(new PutObjectCommand({ Bucket: this.bucket, Key: manifestKey, Body: JSON.stringify(m, null, 2) + '\n', ContentType: 'application/json' }))
       .catch((err: unknown) => {
-        throw s3Error(err, `uploading ${this.where(manifestKey)}`);
+        throw this.error(err, `uploading ${this.where(manifestKey)}`);
       });
     const result: PutResult = { location: this.where(this.key(m.archive.file)) };
     if (etag) result.digest = etag.replace(/"/g, '');
@@ -126,7 +135,7 @@ export class S3Storage implements Storage {
           }),
         )
         .catch((err: unknown) => {
-          throw s3Error(err, `listing s3://${this.bucket}/${base}`);
+          throw this.error(err, `listing s3://${this.bucket}/${base}`);
         });
       for (const o of page.Contents ?? []) if (o.Key) keys.set(o.Key, o.LastModified ?? new Date());
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
@@ -149,7 +158,7 @@ export class S3Storage implements Storage {
         modified,
         remove: async () => {
           await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })).catch((err: unknown) => {
-            throw s3Error(err, `deleting ${this.where(key)}`);
+            throw this.error(err, `deleting ${this.where(key)}`);
           });
         },
       });
@@ -194,14 +203,18 @@ export class S3Storage implements Storage {
 
   private async getText(key: string): Promise<string> {
     const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key })).catch((err: unknown) => {
-      throw s3Error(err, `reading ${this.where(key)}`);
+      throw this.error(err, `reading ${this.where(key)}`);
     });
-    return (await r.Body?.transformToString('utf8')) ?? '';
+    try {
+      return (await r.Body?.transformToString('utf8')) ?? '';
+    } catch (err) {
+      throw this.error(err, `reading ${this.where(key)}`);
+    }
   }
 
   private async download(key: string, file: string): Promise<void> {
     const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key })).catch((err: unknown) => {
-      throw s3Error(err, `downloading ${this.where(key)}`);
+      throw this.error(err, `downloading ${this.where(key)}`);
     });
     await fs.mkdir(path.dirname(file), { recursive: true });
     // Under a temporary name until complete: a broken download never sits in backup-dir as a final file.
@@ -217,7 +230,7 @@ export class S3Storage implements Storage {
       );
     } catch (err) {
       await fs.rm(partial, { force: true });
-      throw s3Error(err, `downloading ${this.where(key)}`);
+      throw this.error(err, `downloading ${this.where(key)}`);
     }
     await fs.rename(partial, file);
   }
@@ -239,19 +252,38 @@ export class S3Storage implements Storage {
   async delete(b: StoredBackup): Promise<void> {
     const { manifestKey, archiveKey } = b.ref as { manifestKey: string; archiveKey: string };
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: manifestKey })).catch((err: unknown) => {
-      throw s3Error(err, `deleting ${this.where(manifestKey)}`);
+      throw this.error(err, `deleting ${this.where(manifestKey)}`);
     });
     const keys = b.manifest.format === 'directory' ? (b.manifest.archive.files ?? []).map((f) => `${archiveKey}/${f.path}`) : [archiveKey];
     for (const k of keys) {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: k })).catch((err: unknown) => {
-        throw s3Error(err, `deleting ${this.where(k)}`);
+        throw this.error(err, `deleting ${this.where(k)}`);
       });
     }
   }
+
+  private error(err: unknown, what: string): BackupError {
+    return s3Error(err, what, this.id, this.timeoutMs);
+  }
 }
 
-function s3Error(err: unknown, what: string): BackupError {
-  const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+/** The SDK's handler gave up on a request: no connection, or no byte either way, within network-timeout. */
+function isTimeout(err: unknown): boolean {
+  const e = err as { name?: string; code?: string };
+  return e.name === 'TimeoutError' || e.code === 'ETIMEDOUT';
+}
+
+function s3Error(err: unknown, what: string, destination: string, timeoutMs: number): BackupError {
+  const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number; attempts?: number } };
+  if (isTimeout(err)) {
+    const connecting = /establish a connection/.test(e.message ?? '');
+    const attempts = e.$metadata?.attempts;
+    return new BackupError(
+      `S3 destination ${destination}: ${connecting ? 'no connection' : 'no byte moved'} for ${seconds(timeoutMs)} while ${what}${attempts && attempts > 1 ? ` (${attempts} attempts)` : ''}; the request was abandoned`,
+      timeoutHint(timeoutMs, `Check that the endpoint (s3-endpoint, else AWS S3 in s3-region) answers and that this machine may reach it`),
+      { code: 'storage-timeout', cause: err },
+    );
+  }
   const status = e.$metadata?.httpStatusCode;
   const [code, hint]: [ErrorCode, string] =
     e.name === 'NoSuchBucket'

@@ -4,6 +4,10 @@
 // manifest comes last, also through a rename, as the commit marker. Transfers are pipelined reads/writes of
 // 32 KiB chunks (at most 2 MiB in flight), so memory stays flat and latency does not bound throughput.
 // Each operation opens its own connection and closes it, so nothing keeps the process alive afterwards.
+// network-timeout bounds each operation three ways: the SSH handshake (readyTimeout), a dead connection
+// (keepalives unanswered for that long), and a live connection on which nothing moves (no SFTP answer and no
+// transfer progress for that long: a server whose disk hangs still answers keepalives).
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { readFileSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +16,7 @@ import type { ConnectConfig, FileEntryWithStats, ParsedKey, PublicKeyAuthMethod,
 import { namePrefix, parseManifest, writeManifest, type Manifest } from '../archive/manifest.js';
 import { BackupError, ConfigurationError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { DEFAULT_NETWORK_TIMEOUT_MS, IdleTimer, seconds, timeoutHint } from '../net.js';
 import { byteProgress, progressSecondsFrom, withProgress } from '../progress.js';
 import { blobType, fingerprint, hostKeyAlgorithms, knownHostKeys, knownHostName, type KnownHostKeys } from './known-hosts.js';
 import { checkDownload, type LocalBackup } from './local.js';
@@ -29,6 +34,8 @@ export interface SftpOptions {
   knownHostsFile?: string;
   /** The agent's socket (SSH_AUTH_SOCK), used when there is no private key. */
   agent?: string;
+  /** network-timeout: no answer for this long fails the operation (ms; default 60 s). */
+  networkTimeoutMs?: number;
 }
 
 export interface SftpLocation {
@@ -187,9 +194,19 @@ function sftpCode(err: unknown): number | undefined {
   return typeof c === 'number' ? c : undefined;
 }
 
+/** The running operation's idle timer: every SFTP answer and every transfer step is progress. */
+const activity = new AsyncLocalStorage<IdleTimer>();
+
 /** An SFTP call as a promise. */
 function call<T = void>(fn: (cb: (err: Error | null | undefined, value?: T) => void) => void): Promise<T> {
-  return new Promise<T>((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value as T))));
+  const idle = activity.getStore();
+  return new Promise<T>((resolve, reject) =>
+    fn((err, value) => {
+      idle?.touch();
+      if (err) reject(err);
+      else resolve(value as T);
+    }),
+  );
 }
 
 const stat = (s: SFTPWrapper, p: string): Promise<Stats> => call<Stats>((cb) => s.stat(p, cb));
@@ -273,6 +290,7 @@ interface SftpRef {
 export class SftpStorage implements Storage {
   private readonly loc: SftpLocation;
   private readonly progressSeconds: number;
+  private readonly timeoutMs: number;
 
   constructor(
     readonly id: string,
@@ -282,6 +300,7 @@ export class SftpStorage implements Storage {
   ) {
     this.loc = parseSftpDestination(id);
     this.progressSeconds = progressSecondsFrom(env);
+    this.timeoutMs = opts.networkTimeoutMs ?? DEFAULT_NETWORK_TIMEOUT_MS;
   }
 
   private remote(file: string): string {
@@ -318,9 +337,10 @@ export class SftpStorage implements Storage {
       host: this.loc.host,
       port: this.loc.port,
       username: this.loc.user,
-      readyTimeout: 30_000,
-      keepaliveInterval: 15_000,
-      keepaliveCountMax: 4,
+      readyTimeout: this.timeoutMs,
+      // Three unanswered keepalives, one every third of network-timeout: a dead connection fails after about that.
+      keepaliveInterval: Math.max(1000, Math.floor(this.timeoutMs / 3)),
+      keepaliveCountMax: 2,
       // Only the key types known for this host, so the server shows one that can be checked.
       algorithms: { serverHostKey: hostKeyAlgorithms(new Set(keys.keys.map((k) => k.type))) as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] },
       hostVerifier: (key: Buffer): boolean => {
@@ -351,27 +371,50 @@ export class SftpStorage implements Storage {
     // Errors after the first are reported through `lost` below; none may go unhandled.
     client.on('error', () => undefined);
     let connected = false;
+    let idle: IdleTimer | undefined;
+    let ok = false;
     try {
       const sftp = await new Promise<SFTPWrapper>((resolve, reject) => {
         client.once('error', reject);
         client.once('close', () => reject(new Error('The connection closed during the handshake')));
         client.once('ready', () => {
           connected = true;
-          client.sftp((err, s) => (err ? reject(err) : resolve(s)));
+          // (Logged in: from here on, a server that stops answering is caught by this, the handshake was by readyTimeout.)
+          idle = new IdleTimer(
+            this.timeoutMs,
+            () =>
+              new BackupError(
+                `SFTP destination ${this.id}: no byte moved for ${seconds(this.timeoutMs)} while ${what}: no SFTP answer and no transfer progress; the connection was abandoned`,
+                timeoutHint(this.timeoutMs, 'Anything uploaded stays under a .partial name, which retention removes later; check the server (its disk, its sftp subsystem) and the network'),
+                { code: 'storage-timeout' },
+              ),
+          );
+          idle.expired.catch(reject);
+          client.sftp((err, s) => {
+            idle?.touch();
+            if (err) reject(err);
+            else resolve(s);
+          });
         });
         client.connect(cfg);
       });
+      const timer = idle!;
       // Whatever ends the connection now (a reset, a timeout, the server going away) fails the operation.
       const lost = new Promise<never>((_, reject) => {
         client.once('error', (err: Error) => reject(Object.assign(err, { lost: true })));
         client.once('close', () => reject(Object.assign(new Error('The connection closed'), { lost: true })));
       });
       lost.catch(() => undefined);
-      return await Promise.race([fn(sftp), lost]);
+      const result = await Promise.race([activity.run(timer, () => fn(sftp)), lost, timer.expired]);
+      ok = true;
+      return result;
     } catch (err) {
       throw this.error(err, what, refused, connected);
     } finally {
-      client.end();
+      (idle as IdleTimer | undefined)?.stop();
+      // A failed operation may have a request outstanding on a stalled connection: end() would wait for the server.
+      if (ok) client.end();
+      else client.destroy();
     }
   }
 
@@ -397,6 +440,15 @@ export class SftpStorage implements Storage {
       code = 'storage-sftp-host-key';
       text = `${at} offers none of the host key types known-hosts has for it (${msg})`;
       hint = `Get the server's current key lines with: ${keyscanHint(this.loc)} and put them into known-hosts`;
+    } else if (e.level === 'client-timeout' && /handshake|keepalive/i.test(msg)) {
+      code = 'storage-timeout';
+      text = connected
+        ? `SFTP destination ${this.id}: the server stopped answering (no reply to keepalives for about ${seconds(this.timeoutMs)}) while ${what}; the connection was abandoned`
+        : `SFTP destination ${this.id}: ${at} accepted no SSH handshake within ${seconds(this.timeoutMs)} (${msg}) ${what}`;
+      hint = timeoutHint(
+        this.timeoutMs,
+        connected ? 'Anything uploaded stays under a .partial name, which retention removes later; check the server and the network' : 'Check that the host and port in the destination are an SSH server that answers, and that this machine may reach it',
+      );
     } else if (connected && ((err as { lost?: boolean }).lost || e.level === 'client-socket' || e.level === 'client-timeout' || /No response from server/.test(msg))) {
       text = `SFTP failed ${what} at ${this.id}: the connection to the server was lost (${msg})`;
       hint = 'Anything uploaded stays under a .partial name, which retention removes later; check the server and the network, then run again';
@@ -413,17 +465,28 @@ export class SftpStorage implements Storage {
   }
 
   private async upload(s: SFTPWrapper, local: string, remote: string, size: number, label: string): Promise<void> {
+    const idle = activity.getStore();
     let sent = 0;
     await withProgress(
       this.logger,
       this.progressSeconds,
       byteProgress(`upload ${label}`, () => sent, { total: size, verb: 'sent' }),
-      call((cb) => s.fastPut(local, remote, { mode: 0o600, step: (total) => (sent = total) }, cb)),
+      call((cb) =>
+        s.fastPut(local, remote, {
+          mode: 0o600,
+          step: (total) => {
+            sent = total;
+            idle?.touch();
+          },
+        }, cb),
+      ),
     );
     const st = await stat(s, remote);
     if (st.size !== size) {
       throw new BackupError(`${label} has ${st.size} bytes on the server after the upload, expected ${size}`, 'The upload was damaged; run the backup again', { code: 'storage-upload-damaged' });
     }
+    // The server may take a while to flush a large file to its disk before it answers.
+    idle?.allow(size);
     await syncFile(s, remote);
   }
 
@@ -498,12 +561,21 @@ export class SftpStorage implements Storage {
     await fs.mkdir(path.dirname(local), { recursive: true });
     // Created private before any byte arrives.
     await fs.writeFile(local, '', { mode: 0o600 });
+    const idle = activity.getStore();
     let got = 0;
     await withProgress(
       this.logger,
       this.progressSeconds,
       byteProgress(`download ${label}`, () => got, { total: size, verb: 'received' }),
-      call((cb) => s.fastGet(remote, local, { mode: 0o600, step: (total) => (got = total) }, cb)),
+      call((cb) =>
+        s.fastGet(remote, local, {
+          mode: 0o600,
+          step: (total) => {
+            got = total;
+            idle?.touch();
+          },
+        }, cb),
+      ),
     );
   }
 

@@ -1,6 +1,6 @@
 // One interface for every place backups go. A backup is only ever stored whole: the archive first, checked,
 // then the manifest as the commit marker, so a listing never shows a backup whose upload died half way.
-import type { Manifest } from '../archive/manifest.js';
+import { standing, type Manifest } from '../archive/manifest.js';
 import type { LocalBackup } from './local.js';
 
 export interface StoredBackup {
@@ -12,7 +12,7 @@ export interface StoredBackup {
   location: string;
   /** The destination it was listed from (local, artifact, cache, s3://bucket/prefix). */
   destination: string;
-  /** Complete and not failed verification. */
+  /** Standing 'good': verified, and not found damaged since. */
   good: boolean;
   /** Backend-specific handle (object keys, artifact id ...). */
   ref: unknown;
@@ -54,6 +54,17 @@ export interface Orphan {
 /** How old a leftover without a manifest must be before retention removes it (a running backup is younger). */
 export const ORPHAN_GRACE_MS = 86_400_000;
 
+/** Verified and not found damaged since (standing 'good'): only such backups count for latest and retention. */
 export function isGoodManifest(m: Manifest): boolean {
-  return m.verification === null || m.verification.ok;
+  return standing(m) === 'good';
+}
+
+/**
+ * What `latest` means: the newest good backup for a restore; for a check (verify, test-restore), the newest
+ * backup not known to be bad, so an unverified backup can be proven.
+ */
+export type LatestPurpose = 'restore' | 'check';
+
+export function latestOf<T extends { manifest: Manifest }>(newestFirst: readonly T[], purpose: LatestPurpose): T | undefined {
+  return purpose === 'restore' ? newestFirst.find((b) => isGoodManifest(b.manifest)) : newestFirst.find((b) => standing(b.manifest) !== 'bad');
 }

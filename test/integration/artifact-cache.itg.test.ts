@@ -78,7 +78,10 @@ describe('artifact', () => {
     const manifestArtifact = mine.find((a) => a.name === `${name}.manifest`)!;
     // The manifest is the commit marker: created after the archive.
     expect(manifestArtifact.id).toBeGreaterThan(archive.id);
-    expect(archive.expiresAt).not.toBeNull();
+    // No retention of GitHub's own shorter than the repository's (issue 14): our retention deletes them, keeping
+    // keep-min and the newest good one, so a week of failed backups cannot let the last good ones expire.
+    expect(archive.expiresAt).toBeNull();
+    expect(manifestArtifact.expiresAt).toBeNull();
     expect(r.stdout).toMatch(new RegExp(`Stored at artifact ${name} \\(id ${archive.id}\\)`));
 
     const run2 = gh.newRun();
@@ -116,7 +119,10 @@ describe('artifact', () => {
       [`${db2}_20000101_000000`, 30],
     ];
     for (const [name, daysAgo] of planted) {
-      const m: Manifest = { ...template, database: db2, name, archive: { ...template.archive, file: `${name}.dump` }, createdAt: new Date(Date.now() - daysAgo * 86_400_000).toISOString() };
+      const createdAt = new Date(Date.now() - daysAgo * 86_400_000).toISOString();
+      // Verified (good): the template was written with verify: none.
+      const v = { level: 'quick' as const, ok: true, at: createdAt, checks: [] };
+      const m: Manifest = { ...template, database: db2, name, archive: { ...template.archive, file: `${name}.dump` }, createdAt, verification: v, verifications: [v] };
       await gh.addArtifact({ name, content: await zip({ [`${name}.dump`]: archiveBytes }), mimeType: 'application/zip' });
       await gh.addArtifact({ name: `${name}.manifest`, content: await zip({ [`${name}.json`]: JSON.stringify(m) }), mimeType: 'application/zip' });
     }

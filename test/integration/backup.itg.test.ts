@@ -167,8 +167,9 @@ test('list shows the database\'s backups with name, created, size, format and ve
   expect(l.code).toBe(0);
   expect(l.outputs['backup-name']).toBe(b.outputs['backup-name']);
   expect(l.summary).toContain(a.outputs['backup-name']);
-  expect(l.summary).toMatch(/plain\/zstd \| yes \(quick\)/);
-  expect(l.summary).toMatch(/custom\/zstd \| not yet/);
+  expect(l.summary).toMatch(/\| Standing \| Last check \|/);
+  expect(l.summary).toMatch(/plain\/zstd \| good \(quick\) \| quick passed \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ \|/);
+  expect(l.summary).toMatch(/custom\/zstd \| unverified \| - \|/);
   // The CLI shows the same, and only this database's backups.
   const other = await createDatabase('bk_other', { documents: 5, dimensions: 4 });
   made.push(other.name);

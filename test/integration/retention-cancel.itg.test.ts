@@ -29,7 +29,10 @@ function plant(dir: string, name: string, daysAgo: number, opts: { verifiedOk?: 
   m.name = name;
   m.archive.file = `${name}.dump`;
   m.createdAt = new Date(Date.now() - daysAgo * 86_400_000).toISOString();
-  if (opts.verifiedOk !== undefined) m.verification = { level: 'full', ok: opts.verifiedOk, at: m.createdAt, checks: [] };
+  // Good (verified) unless said otherwise: the template was written with verify: none (unverified).
+  const v = { level: 'full' as const, ok: opts.verifiedOk ?? true, at: m.createdAt, checks: [] };
+  m.verification = v;
+  m.verifications = [v];
   copyFileSync(template.archive, path.join(dir, `${name}.dump`));
   writeFileSync(path.join(dir, `${name}.json`), JSON.stringify(m));
 }
@@ -128,7 +131,12 @@ describe('retention', () => {
     const m = JSON.parse(readFileSync(path.join(dir, 'other_db_20200101_000000.json'), 'utf8')) as Manifest;
     m.database = 'other_db';
     writeFileSync(path.join(dir, 'other_db_20200101_000000.json'), JSON.stringify(m));
-    const r = await runAction({ 'database-url': db.url, 'backup-dir': dir, verify: 'none', 'retention-days': '7' });
+    // An unverified new backup (verify: none) never displaces the newest good one: _mine stays.
+    const unverified = await runAction({ 'database-url': db.url, 'backup-dir': dir, verify: 'none', 'retention-days': '7' });
+    expect(unverified.code).toBe(0);
+    expect(unverified.stdout).toMatch(/verify: none writes unverified backups/);
+    expect(names(dir)).toContain(`${db.name}_mine.dump`);
+    const r = await runAction({ 'database-url': db.url, 'backup-dir': dir, verify: 'quick', 'retention-days': '7' });
     expect(r.code).toBe(0);
     expect(names(dir)).toContain('other_db_20200101_000000.dump');
     expect(names(dir)).not.toContain(`${db.name}_mine.dump`);
@@ -155,11 +163,19 @@ describe('cancellation', () => {
       const r = await runAction({ 'database-url': slow.url, 'backup-dir': dir }, { env: { TMPDIR: tmpdir }, signalWhen: { pattern: /Target: /, signal: 'SIGTERM' } });
       expect(r.signalled).toBe(true);
       expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/The run was cancelled \(SIGTERM\)/);
+      expect(r.stdout).not.toMatch(/does not restore cleanly/);
       const list = await runAction({ mode: 'list', 'database-url': slow.url, 'backup-dir': dir });
-      expect(list.summary).toMatch(/\| unfinished \|/);
+      expect(list.summary).toMatch(/\| unverified \| - \|/);
+      // Not good: a restore of latest does not take it ...
+      const restore = await runAction({ mode: 'restore', 'database-url': slow.url, 'backup-dir': dir, backup: 'latest', confirm: slow.name });
+      expect(restore.code).not.toBe(0);
+      expect(restore.stdout).toMatch(/::error::No verified backup of database ret_slow_\w+ found in \S+ \(1 unverified, newest ret_slow_\w+\)/);
+      // ... while a check of latest proves it, and then it is good.
       const v = await runAction({ mode: 'verify', 'database-url': slow.url, 'backup-dir': dir, backup: 'latest' });
-      expect(v.code).not.toBe(0);
-      expect(v.stdout).toMatch(/::error::No complete backup of database ret_slow_\w+ found/);
+      expect(v.code, v.stdout).toBe(0);
+      const after = await runAction({ mode: 'list', 'database-url': slow.url, 'backup-dir': dir });
+      expect(after.summary).toMatch(/\| good \(quick\) \| quick passed /);
     } finally {
       await dropDatabase(slow.name);
     }

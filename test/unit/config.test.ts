@@ -39,10 +39,11 @@ describe('buildConfig', () => {
       dryRun: true,
       jobs: Math.max(1, os.availableParallelism()),
       lockWaitTimeout: '60s',
+      networkTimeoutMs: 60_000,
       progressSeconds: 10,
       env,
-      s3: { forcePathStyle: false, checksums: 'when-required' },
-      sftp: {},
+      s3: { forcePathStyle: false, checksums: 'when-required', networkTimeoutMs: 60_000 },
+      sftp: { networkTimeoutMs: 60_000 },
       metricsPrefix: 'pgvector_backup',
       metricsFile: path.resolve('metrics/backup.prom'),
       secrets: [URL, 'p@ss:/w%rd ü'],
@@ -86,6 +87,7 @@ describe('buildConfig', () => {
       'dry-run': 'false',
       jobs: '8',
       'lock-wait-timeout': '5 min',
+      'network-timeout': ' 120 ',
       'pg-bin-dir': '/usr/lib/postgresql/16/bin/',
     });
     expect({ ...c, source: undefined, env: undefined, target: undefined }).toEqual({
@@ -93,8 +95,8 @@ describe('buildConfig', () => {
       source: undefined,
       databaseNamed: true,
       destination: ['local', 's3://my-bucket/nightly'],
-      s3: { forcePathStyle: true, checksums: 'when-supported', endpoint: 'https://minio.example.com:9000', region: 'eu-west-1', partSize: 16 * 1024 * 1024 },
-      sftp: {},
+      s3: { forcePathStyle: true, checksums: 'when-supported', endpoint: 'https://minio.example.com:9000', region: 'eu-west-1', partSize: 16 * 1024 * 1024, networkTimeoutMs: 120_000 },
+      sftp: { networkTimeoutMs: 120_000 },
       metricsFile: '/var/lib/node_exporter/backup.prom',
       metricsPrefix: 'rag_backup',
       decryption: { identities: [], gpgPrivateKeys: [] },
@@ -114,6 +116,7 @@ describe('buildConfig', () => {
       dryRun: false,
       jobs: 8,
       lockWaitTimeout: '5min',
+      networkTimeoutMs: 120_000,
       pgBinDir: '/usr/lib/postgresql/16/bin',
       progressSeconds: 10,
       env: undefined,
@@ -126,8 +129,16 @@ describe('buildConfig', () => {
     expect(build({ destination: 'local', 'keep-monthly': '12' }).warnings).toEqual([]);
     const w = build({ destination: 'artifact', 'keep-monthly': '12' }).warnings;
     expect(w).toHaveLength(1);
-    expect(w[0]).toMatch(/GitHub deletes artifacts after at most 90 days \(here 7, from retention-days\)/);
-    expect(build({ destination: 'artifact', 'retention-days': '120' }).warnings[0]).toMatch(/here 90/);
+    expect(w[0]).toMatch(/GitHub deletes artifacts after the repository's artifact retention \(90 days by default/);
+    expect(build({ destination: 'artifact', 'retention-days': '120' }).warnings[0]).toMatch(/at most 400 for private repositories/);
+    // retention-days 0 keeps all by age: artifacts would still expire.
+    expect(build({ destination: 'artifact', 'retention-days': '0' }).warnings).toHaveLength(1);
+  });
+
+  test('verify: none warns that its backups are unverified and never count as good', () => {
+    expect(build({ verify: 'none' }).warnings.join('\n')).toMatch(/verify: none writes unverified backups: they never count as good/);
+    expect(build({ verify: 'quick' }).warnings.join('\n')).not.toMatch(/unverified/);
+    expect(build({ verify: 'none', mode: 'verify' }).warnings.join('\n')).not.toMatch(/unverified/);
   });
 
   test('an empty input is the same as an absent one', () => {

@@ -222,7 +222,7 @@ describe('poolerProblem', () => {
     { host: 'ep-cool-darkness-123456-pooler.us-east-2.aws.neon.tech', port: 5432, refused: /Neon's pooled endpoint/ },
     { host: 'ep-cool-darkness-123456.us-east-2.aws.neon.tech', port: 5432, refused: undefined },
     { host: 'db.example.com', port: 5432, refused: undefined },
-    { host: 'localhost', port: 6543, refused: /Port 6543 is usually a transaction-mode pooler/ },
+    { host: 'localhost', port: 6543, refused: /port 6543, usually a transaction-mode pooler/ },
   ])('$host:$port', ({ host, port, refused }) => {
     const problem = poolerProblem(info({ host, port }));
     if (refused === undefined) expect(problem).toBeUndefined();

@@ -33,21 +33,24 @@ describe('judgeFreeSpace', () => {
 });
 
 function stored(name: string, createdAt: string, opts: { good?: boolean; verification?: Manifest['verification']; destination?: string } = {}): StoredBackup {
-  const manifest = { name, createdAt, archive: { size: 1000 }, verification: opts.verification === undefined ? { level: 'full', ok: true, at: createdAt, checks: [] } : opts.verification } as unknown as Manifest;
+  const v = opts.verification === undefined ? { level: 'full', ok: true, at: createdAt, checks: [] } : opts.verification;
+  const manifest = { name, createdAt, archive: { size: 1000 }, verification: v, verifications: v ? [v] : [] } as unknown as Manifest;
   return { name, createdAt: new Date(createdAt), manifest, location: `/b/${name}.dump`, destination: opts.destination ?? 'local', good: opts.good ?? true, ref: undefined };
 }
 
 describe('lastBackupCheck', () => {
   const recent = stored('db_20261125_100000', '2026-11-25T10:00:00Z');
-  const old = stored('db_20261123_100000', '2026-11-23T10:00:00Z', { verification: null });
+  const old = stored('db_20261123_100000', '2026-11-23T10:00:00Z');
+  const unverified = stored('db_20261125_120000', '2026-11-25T12:00:00Z', { good: false, verification: null });
   const failed = stored('db_20261125_110000', '2026-11-25T11:00:00Z', { good: false, verification: { level: 'full', ok: false, at: '2026-11-25T11:00:00Z', checks: [], failure: 'x' } });
   test.each<[string, Listing, number, 'ok' | 'warn', RegExp]>([
     ['a recent good backup', { backups: [recent, old], failures: [] }, 26, 'ok', /^db_20261125_100000 in local, 2 h 00 min old, verified full$/],
-    ['older than the threshold', { backups: [old], failures: [] }, 26, 'warn', /^db_20261123_100000 in local, 50 h 00 min old, not verified: older than 26 h$/],
+    ['older than the threshold', { backups: [old], failures: [] }, 26, 'warn', /^db_20261123_100000 in local, 50 h 00 min old, verified full: older than 26 h$/],
+    ['only an unverified one (verify: none)', { backups: [unverified], failures: [] }, 26, 'warn', /^no good backup of db in local \(the newest, db_20261125_120000, is unverified\)$/],
     ['--max-age-hours 0', { backups: [recent], failures: [] }, 0, 'warn', /older than 0 h$/],
     ['none at all', { backups: [], failures: [] }, 26, 'warn', /^no good backup of db in local$/],
-    ['only a failed one', { backups: [failed], failures: [] }, 26, 'warn', /^no good backup of db in local \(db_20261125_110000 failed verification\)$/],
-    ['a newer one failed verification', { backups: [failed, recent], failures: [] }, 26, 'warn', /db_20261125_100000 .*; the newer db_20261125_110000 failed verification$/],
+    ['only a failed one', { backups: [failed], failures: [] }, 26, 'warn', /^no good backup of db in local \(the newest, db_20261125_110000, is BAD \(full\)\)$/],
+    ['a newer one failed verification', { backups: [failed, recent], failures: [] }, 26, 'warn', /db_20261125_100000 .*; the newer db_20261125_110000 is BAD \(full\)$/],
     ['a destination could not be listed', { backups: [recent], failures: [{ destination: 's3://b/p', reason: 'AccessDenied' }] }, 26, 'warn', /; listing failed in s3:\/\/b\/p \(AccessDenied\)$/],
   ])('%s', (_name, listing, maxAge, status, detail) => {
     const r = lastBackupCheck(listing, 'db', ['local'], maxAge, NOW);

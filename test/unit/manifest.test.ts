@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { archiveSuffix, backupName, namePrefix, parseManifest, type Manifest } from '../../src/archive/manifest.js';
+import { archiveSuffix, backupName, namePrefix, parseManifest, PENDING, standingOf, type Manifest, type Verification } from '../../src/archive/manifest.js';
 import { BackupError } from '../../src/errors.js';
 
 const AT = new Date(Date.UTC(2026, 0, 7, 14, 30, 22));
@@ -86,7 +86,7 @@ function problemsOf(text: string): string {
 describe('parseManifest', () => {
   test('a valid minimal manifest is accepted and the optional fields get defaults', () => {
     const m: Manifest = parseManifest(JSON.stringify(minimal()), '/backups/x.json');
-    expect(m).toEqual({ ...minimal(), knn: null, verification: null, roles: [], largeObjects: 0, encryption: null });
+    expect(m).toEqual({ ...minimal(), knn: null, verification: null, verifications: [], roles: [], largeObjects: 0, encryption: null });
   });
 
   test('present optional fields are kept', () => {
@@ -103,7 +103,11 @@ describe('parseManifest', () => {
 
   test.each([
     { field: 'tool.name', patch: { tool: { name: 'other-tool', version: '1' } } },
-    { field: 'manifestVersion', patch: { manifestVersion: 2 } },
+    { field: 'manifestVersion', patch: { manifestVersion: 3 } },
+    { field: 'verifications', patch: { verifications: {} } },
+    { field: 'verifications', patch: { verifications: [{ level: 'quick', ok: 'yes', at: '2026-01-01T00:00:00Z', checks: [] }] } },
+    { field: 'verifications', patch: { verifications: [{ level: 'deep', ok: true, at: '2026-01-01T00:00:00Z', checks: [] }] } },
+    { field: 'verifications', patch: { verifications: [null] } },
     { field: 'manifestVersion', patch: { manifestVersion: '1' } },
     { field: 'name', patch: { name: '' } },
     { field: 'name', patch: { name: '../evil' } },
@@ -191,5 +195,43 @@ describe('parseManifest', () => {
     expect(name).toBe('my_db_20260107_143022');
     const m = parseManifest(JSON.stringify({ ...minimal(), name, database: 'my..db', archive: { file: `${name}.dump`, size: 1, sha256: SHA } }), 'x.json');
     expect(m.name).toBe(name);
+  });
+});
+
+const check = (level: Verification['level'], ok: boolean, minute: number): Verification => ({ level, ok, at: `2026-12-01T00:${String(minute).padStart(2, '0')}:00.000Z`, checks: [], ...(ok ? {} : { failure: 'x' }) });
+
+describe('standing from the verification history', () => {
+  test.each<[string, Verification[], ReturnType<typeof standingOf>['standing'], Verification['level'] | undefined]>([
+    ['no check: unverified', [], 'unverified', undefined],
+    ['a quick pass: good (quick)', [check('quick', true, 1)], 'good', 'quick'],
+    ['a full pass: good (full)', [check('full', true, 1)], 'good', 'full'],
+    ['a later quick pass never lowers a full one', [check('full', true, 1), check('quick', true, 2)], 'good', 'full'],
+    ['a quick failure after a full pass is damage: bad', [check('full', true, 1), check('quick', false, 2)], 'bad', undefined],
+    ['a quick pass does not clear a failed test restore', [check('full', false, 1), check('quick', true, 2)], 'bad', undefined],
+    ['a full pass clears a failed test restore', [check('full', false, 1), check('full', true, 2)], 'good', 'full'],
+    ['a quick pass clears a quick failure (the bytes match again)', [check('quick', false, 1), check('quick', true, 2)], 'good', 'quick'],
+    ['full and quick failures: only a full pass clears them', [check('full', false, 1), check('quick', false, 2), check('quick', true, 3)], 'bad', undefined],
+    ['history out of order is ordered by time', [check('full', true, 5), check('quick', false, 1)], 'good', 'full'],
+  ])('%s', (_name, history, standing, level) => {
+    const s = standingOf(history);
+    expect(s.standing).toBe(standing);
+    expect(s.level).toBe(level);
+    if (history.length) expect(s.last).toEqual([...history].sort((a, b) => Date.parse(a.at) - Date.parse(b.at)).at(-1));
+  });
+
+  test('a version 1 manifest: its one slot becomes the history; a verification that never finished is unverified', () => {
+    const passed = { level: 'full', ok: true, at: '2026-01-07T14:31:00.000Z', checks: ['test restore matches the manifest'] };
+    expect(parseManifest(JSON.stringify({ ...minimal(), verification: passed }), 'x.json').verifications).toEqual([passed]);
+    const pending = { level: 'full', ok: false, at: '2026-01-07T14:30:22.000Z', checks: [], failure: PENDING };
+    const m = parseManifest(JSON.stringify({ ...minimal(), verification: pending }), 'x.json');
+    expect(m.verifications).toEqual([]);
+    expect(standingOf(m.verifications).standing).toBe('unverified');
+    expect(parseManifest(JSON.stringify({ ...minimal(), verification: null }), 'x.json').verifications).toEqual([]);
+  });
+
+  test('a version 2 manifest keeps its history as written', () => {
+    const history = [check('full', true, 1), check('quick', true, 2)];
+    const m = parseManifest(JSON.stringify({ ...minimal(), manifestVersion: 2, verifications: history, verification: history[1] }), 'x.json');
+    expect(m.verifications).toEqual(history);
   });
 });
