@@ -36,7 +36,9 @@ export class Tail {
 const running = new Set<ChildProcess>();
 
 export function spawnCommand(cmd: Command, stdio: SpawnOptions['stdio']): ChildProcess {
-  const options: SpawnOptions = { env: cmd.env ?? process.env, stdio, shell: false };
+  // Its own process group, so that a cancellation stops what it started too (a wrapper script's children,
+  // pg_restore's workers), not only the process itself.
+  const options: SpawnOptions = { env: cmd.env ?? process.env, stdio, shell: false, detached: true };
   if (cmd.cwd) options.cwd = cmd.cwd;
   if (cmd.uid !== undefined) options.uid = cmd.uid;
   if (cmd.gid !== undefined) options.gid = cmd.gid;
@@ -49,7 +51,13 @@ export function spawnCommand(cmd: Command, stdio: SpawnOptions['stdio']): ChildP
 
 /** Stops every child still running (on cancellation), so none outlives the run. */
 export function terminateChildren(): void {
-  for (const c of running) c.kill('SIGTERM');
+  for (const c of running) {
+    try {
+      if (c.pid) process.kill(-c.pid, 'SIGTERM');
+    } catch {
+      c.kill('SIGTERM');
+    }
+  }
 }
 
 /** Waits for a child's exit; resolves with code and signal, rejects only when it could not start. */

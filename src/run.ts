@@ -24,6 +24,9 @@ export async function runMode(ctx: Context): Promise<void> {
       summary: (md) => reporter.summary(md),
     },
   };
+  // Cancellation is handled from the start (SIGINT/SIGTERM: a message, children stopped, cleanups run), not only
+  // once some step registered a cleanup.
+  ctx.onCancel(() => undefined);
   for (const w of ctx.config.warnings) ctx.logger.warning(w);
   let failure: unknown;
   try {

@@ -11,7 +11,9 @@
 import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { Writable } from 'node:stream';
+import { Writable, type Duplex } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import zlib from 'node:zlib';
 
 /** The archive's bytes are not a complete pg_dump archive; the message says where and why. */
 export class ArchiveStructureError extends Error {
@@ -1064,9 +1066,61 @@ export async function checkDirectoryComplete(dir: string, tables: readonly DumpT
     }
     let onlyEndOfCopy = false;
     if (uncompressed && e.copy && f.size === END_OF_COPY.length) onlyEndOfCopy = (await fs.readFile(path.join(dir, f.name))).equals(END_OF_COPY);
+    // A table's data file ends with COPY's end marker: a file cut short (or a compressed one that does not decode to
+    // its end) lacks it, though it exists and is not empty.
+    if (e.copy && e.desc === 'TABLE DATA' && f.size > 0) {
+      const cut = await copyDataCut(path.join(dir, f.name));
+      if (cut) {
+        files.set(e.dumpId, `its data file ${f.name} ${cut}`);
+        continue;
+      }
+    }
     files.set(e.dumpId, { bytes: f.size, onlyEndOfCopy, what: `data file ${f.name}` });
   }
   return { checked: true, structure, problems: tocProblems(structure.entries, tables, (e) => files.get(e.dumpId)!) };
+}
+
+/**
+ * Why a table's data file is cut short, or undefined when it ends with COPY's end marker. Compressed files (gzip,
+ * zstd) are decoded to their end, in bounded memory; lz4 (Node has no decoder) is left to the verification.
+ */
+async function copyDataCut(file: string): Promise<string | undefined> {
+  const decoder = file.endsWith('.gz') ? zlib.createGunzip() : file.endsWith('.zst') ? zstdDecoder() : file.endsWith('.lz4') ? null : undefined;
+  if (decoder === null) return undefined;
+  let tail = Buffer.alloc(0);
+  const keep = (c: Buffer): void => {
+    tail = Buffer.concat([tail, c.subarray(Math.max(0, c.length - END_OF_COPY.length))]).subarray(-END_OF_COPY.length);
+  };
+  if (!decoder) {
+    const fh = await fs.open(file, 'r');
+    try {
+      const { size } = await fh.stat();
+      const n = Math.min(size, END_OF_COPY.length);
+      tail = Buffer.alloc(n);
+      await fh.read(tail, 0, n, size - n);
+    } finally {
+      await fh.close();
+    }
+  } else {
+    // The tail is kept by a sink at the end of the pipeline: it resolves only after the decoder ended (or failed).
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        keep(chunk);
+        cb();
+      },
+    });
+    try {
+      await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), decoder, sink);
+    } catch (err) {
+      return `does not decompress (${(err as Error).message}): it is cut short or damaged`;
+    }
+  }
+  return tail.equals(END_OF_COPY) ? undefined : 'ends before COPY\'s end marker: it is cut short';
+}
+
+function zstdDecoder(): Duplex | null {
+  const z = zlib as typeof zlib & { createZstdDecompress?: () => Duplex };
+  return z.createZstdDecompress ? z.createZstdDecompress() : null;
 }
 
 /** The large-object list (blobs.toc, blobs_<id>.toc: "<oid> blob_<oid>.dat" lines) names files that exist. */

@@ -102,12 +102,12 @@ export interface StandingInfo {
 }
 
 /**
- * Derives a backup's standing from its verification history: a failure makes it bad until a later pass of the same
- * or a higher level (a quick pass never clears a failed test restore); a later quick pass never lowers the level
- * that a full one earned.
+ * Derives a backup's standing from its verification history, in the order the checks were recorded (appended; never
+ * by their clocks, which may disagree): a failure makes it bad until a later pass of the same or a higher level (a
+ * quick pass never clears a failed test restore); a later quick pass never lowers the level that a full one earned.
  */
 export function standingOf(history: readonly Verification[]): StandingInfo {
-  const ordered = [...history].sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
+  const ordered = history;
   let info: StandingInfo = { standing: 'unverified' };
   let failedLevel = 0;
   for (const v of ordered) {
@@ -237,15 +237,25 @@ export function parseManifest(text: string, file: string): Manifest {
   out.knn ??= null;
   out.encryption ??= null;
   out.verification ??= null;
-  if (!Array.isArray(out.verifications)) {
-    // Version 1 kept one slot; a verification that never finished then was written as a failure: unverified.
-    const v = out.verification;
-    out.verifications = v && !(v.ok === false && v.failure === PENDING) ? [v] : [];
-  }
+  if (!Array.isArray(out.verifications)) out.verifications = fromVersion1(out.verification);
   out.roles ??= [];
   out.largeObjects ??= 0;
   return out;
 }
+
+/**
+ * Version 1 kept one overwritten slot, and recorded every failed check there, whether it found damage or could not
+ * run (a wrong key, an unreachable target). A failure counts as damage only when its message is one of the checks'
+ * own words for damage; any other (and a verification that never finished) reads as unverified.
+ */
+function fromVersion1(v: Verification | null): Verification[] {
+  if (!v) return [];
+  if (v.ok) return [v];
+  if (v.failure === PENDING) return [];
+  return (v.mismatches ?? 0) > 0 || V1_DAMAGE.test(v.failure ?? '') ? [v] : [];
+}
+
+const V1_DAMAGE = /failed the .+ check|differs from (its|the) manifest|decrypts to content that differs|was modified or damaged|^Decompressing .+ failed|gave \d+ bytes, but pg_dump wrote|does not hold what was recorded/;
 
 export async function readManifest(file: string): Promise<Manifest> {
   let text: string;

@@ -3,12 +3,13 @@
 // is never mistaken for a complete one (the `pg_dump | gzip` trap of the old kit).
 import { createHash } from 'node:crypto';
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants, createReadStream, createWriteStream, fstatSync, promises as fs, readFileSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, createReadStream, createWriteStream, fstatSync, openSync, promises as fs, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Duplex, PassThrough, Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { BackupError, type ErrorCode } from '../errors.js';
+import { cancelledError, isCancelled } from '../context.js';
 import { describeExit, lastLines, spawnCommand, Tail, waitForExit, type Command } from '../exec.js';
 import type { Logger } from '../logger.js';
 import { byteProgress, formatBytes, withProgress } from '../progress.js';
@@ -241,6 +242,8 @@ export async function streamDump(opts: {
   // this process (2 GB less to copy through pipes for a 2 GB dump: about 5 s of CPU on 2 cores here, issue 8).
   const program = opts.compression?.method === 'zstd' ? zstdProgram() : undefined;
   if (program && !opts.encryption) return zstdToFile(opts, name, program);
+  // The file first (created here, exclusively), then pg_dump: a failure to create it stops nothing half-started.
+  claimFile(opts.outFile);
   const child = spawnCommand(opts.command, ['ignore', 'pipe', 'pipe']);
   const stderr = new Tail();
   child.stderr!.on('data', (d: Buffer) => stderr.push(d));
@@ -258,7 +261,7 @@ export async function streamDump(opts: {
   if (plainMeter) stages.push(plainMeter, encryptor(opts.encryption!));
   stages.push(outMeter);
   // flush: the file is fsynced before it closes, so a renamed archive is on disk.
-  const file = createWriteStream(opts.outFile, { flags: 'wx', mode: 0o600, flush: true });
+  const file = createWriteStream(opts.outFile, { flags: 'r+', flush: true });
   stages.push(file);
   const started = Date.now();
   // What is written differs from what pg_dump wrote only when a stage compresses or encrypts.
@@ -403,8 +406,24 @@ async function dumpToFile(opts: Parameters<typeof streamDump>[0], name: string):
 
 /** The archive file, created here (exclusively, mode 0600) for a program to write into. */
 async function createArchiveFile(file: string): Promise<fs.FileHandle> {
+  claimFile(file);
   try {
-    return await fs.open(file, 'wx+', 0o600);
+    // Opened without creating: if a cancellation's cleanup removed the claimed file meanwhile, this fails.
+    return await fs.open(file, 'r+');
+  } catch (err) {
+    throw writeError(err, file);
+  }
+}
+
+/**
+ * Creates the archive file exclusively (mode 0600), on this thread: an asynchronous create runs on libuv's thread
+ * pool and can land after a cancellation's cleanup removed the file (and after the process decided to exit),
+ * leaving a `.partial` behind. Created here, the file exists before any cleanup can run, or not at all.
+ */
+function claimFile(file: string): void {
+  if (isCancelled()) throw cancelledError();
+  try {
+    closeSync(openSync(file, 'wx', 0o600));
   } catch (err) {
     throw writeError(err, file);
   }
@@ -429,10 +448,10 @@ function zstdFailure(exit: { code: number | null; signal: NodeJS.Signals | null 
 }
 
 /** pg_dump's own words for a full disk under its output (not a server's error that it passes on). */
-const PG_DUMP_NO_SPACE = /could not (write to output|close archive) file: No space left on device/i;
+const PG_DUMP_NO_SPACE = /could not (write to output|close archive|write to file|close data file|write to data file)[^\n]*: No space left on device/i;
 
 /** A failed pg_dump, with the advice its error output calls for (a full disk when it wrote the file itself). */
-function dumpFailure(name: string, code: number | null, signal: NodeJS.Signals | null, stderr: string, file: string): BackupError {
+export function dumpFailure(name: string, code: number | null, signal: NodeJS.Signals | null, stderr: string, file: string): BackupError {
   if (PG_DUMP_NO_SPACE.test(stderr)) return noSpace(stderr, file);
   const advice = dumpAdvice(stderr);
   return new BackupError(`${describeExit(name, code, signal)}: ${lastLines(stderr) || 'no error output'}`, advice.hint, { code: advice.code });

@@ -9,6 +9,7 @@ import { PassThrough, Writable, type Duplex, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BackupError, type ErrorCode } from '../errors.js';
 import { describeExit, lastLines, spawnCommand, Tail, waitForExit } from '../exec.js';
+import { PG_RESTORE_CANNOT_READ, PG_RESTORE_DAMAGED } from '../postgres/restore-errors.js';
 import { toolCommand, type PgTools } from '../postgres/tools.js';
 import type { Manifest } from './manifest.js';
 import { decoderRefused, decompressor, formatBytes, hashDirectory, hashFile, Meter } from './pipeline.js';
@@ -190,8 +191,6 @@ async function quickVerifyPlain(manifest: Manifest, archivePath: string, tools: 
   return { checks };
 }
 
-/** pg_restore's words for an archive it cannot read through no fault of the archive. */
-const PG_RESTORE_CANNOT_READ = /unsupported version|not built with|does not support|cannot restore from compressed archive|could not open input file|Permission denied|out of memory/i;
 
 function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -215,7 +214,11 @@ async function restoreList(manifest: Manifest, archivePath: string, tools: PgToo
   const err = new Tail();
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => err.push(d));
-  const exited = waitForExit(child);
+  // A pg_restore that cannot start (missing, not executable) rejects at once: awaited below, never unhandled.
+  const exited = waitForExit(child).then(
+    (r) => ({ ...r, startError: undefined as Error | undefined }),
+    (e: unknown) => ({ code: null, signal: null, startError: e as Error }),
+  );
   let head = Buffer.alloc(0);
   if (streamed) {
     const dec = decompressor(manifest.compression.method)!;
@@ -228,22 +231,27 @@ async function restoreList(manifest: Manifest, archivePath: string, tools: PgToo
     child.stdin!.on('error', () => undefined);
     await pipeline(createReadStream(archivePath), dec, tap, child.stdin!).catch(() => undefined);
   }
-  const { code, signal } = await exited;
-  if (streamed && manifest.format === 'custom' && head.subarray(0, 5).toString('latin1') !== 'PGDMP') {
+  const { code, signal, startError } = await exited;
+  // The archive's own first bytes (read here, whatever pg_restore did with them) prove a wrong header.
+  if (streamed && manifest.format === 'custom' && head.length >= 5 && head.subarray(0, 5).toString('latin1') !== 'PGDMP') {
     fail(manifest.name, 'archive header (not a pg_dump custom archive)', 'verify-structure');
   }
+  // pg_restore could not start (tool-not-found): the check could not run.
+  if (startError) throw startError;
   if (code !== 0) {
     const words = lastLines(err.toString());
-    // pg_restore refusing what it cannot read (an archive newer than it, a compression it was built without), or a
-    // pg_restore that was killed, says nothing about the archive.
-    if (signal || code === null || PG_RESTORE_CANNOT_READ.test(words)) {
-      throw new BackupError(
-        `pg_restore ${tools.version} could not read the structure of ${manifest.name} (written by pg_dump ${manifest.pgDump.version}): ${describeExit('pg_restore --list', code, signal)}: ${words || 'no error output'}`,
-        `This says nothing about the archive: use a pg_restore at least as new as pg_dump ${manifest.pgDump.major} and built with the archive's compression (pg-bin-dir), then verify again`,
-        { code: 'verify-could-not-check' },
-      );
+    // Only pg_restore's own words for a broken archive are evidence; a pg_restore that cannot start, was killed, ran
+    // out of memory, or refuses what it cannot read (a newer archive, a compression it was built without) says
+    // nothing about the archive.
+    if (!signal && code !== null && PG_RESTORE_DAMAGED.test(words) && !PG_RESTORE_CANNOT_READ.test(words)) {
+      fail(manifest.name, `structure (${describeExit('pg_restore --list', code, signal)}: ${words})`, 'verify-structure', 'The archive is damaged; use another backup and run a new one');
     }
-    fail(manifest.name, `structure: ${describeExit('pg_restore --list', code, signal)}: ${words}`, 'verify-structure', 'The archive is damaged; use another backup and run a new one');
+    throw new BackupError(
+      `pg_restore ${tools.version} could not read the structure of ${manifest.name} (written by pg_dump ${manifest.pgDump.version}): ${describeExit('pg_restore --list', code, signal)}: ${words || 'no error output'}`,
+      `This says nothing about the archive: check the pg_restore in use (pg-bin-dir), which must run and be at least as new as pg_dump ${manifest.pgDump.major} and built with the archive's compression, then verify again`,
+      { code: 'verify-could-not-check' },
+    );
   }
+  if (streamed && manifest.format === 'custom' && head.length < 5) fail(manifest.name, 'archive header (not a pg_dump custom archive)', 'verify-structure');
   return out;
 }

@@ -12,14 +12,14 @@ import {
   type Manifest,
   type Verification,
 } from '../archive/manifest.js';
-import { hashDirectory, formatBytes, streamDump, withLargeStdoutBuffer, withProgress, writeError, type DumpResult } from '../archive/pipeline.js';
+import { dumpFailure, hashDirectory, formatBytes, streamDump, withLargeStdoutBuffer, withProgress, writeError, type DumpResult } from '../archive/pipeline.js';
 import { pgDumpArgs, planCompression } from '../archive/plan.js';
 import { canDecrypt, describeRecipients, encryptionSuffix, withRunKey, type EncryptionSettings } from '../archive/crypto.js';
 import { encryptDirectory, keepPlaintext } from '../archive/encrypted.js';
 import { assertDumpComplete } from '../archive/completeness.js';
 import { isCancelled, type Context } from '../context.js';
 import { BackupError, ConfigurationError, type ErrorCode } from '../errors.js';
-import { describeExit, lastLines, run } from '../exec.js';
+import { run } from '../exec.js';
 import { connect, describeTarget, libpqEnv, poolerProblem, SAFE_SESSION_OPTIONS } from '../postgres/connection.js';
 import { listTables, lockTables, readInventory, readSequences, readServerInfo, totals, type Inventory } from '../postgres/inventory.js';
 import { findClientTools, serverMajor, toolCommand } from '../postgres/tools.js';
@@ -296,9 +296,8 @@ async function dumpDirectory(ctx: Context, command: ReturnType<typeof toolComman
     (elapsed) => `  pg_dump (directory, ${config.jobs} jobs): ${elapsed.toFixed(0)} s`,
     run(command),
   );
-  if (res.code !== 0 || res.signal) {
-    throw new BackupError(`${describeExit('pg_dump', res.code, res.signal)}: ${lastLines(res.stderr) || 'no error output'}`, 'See the error above; nothing was kept from this run', { code: 'dump-failed' });
-  }
+  // The same advice as for a streamed dump (a full disk under the directory is disk-full).
+  if (res.code !== 0 || res.signal) throw dumpFailure('pg_dump', res.code, res.signal, res.stderr, path.join(dir, 'toc.dat'));
   // The self-check reads pg_dump's own files, before they are encrypted.
   const counted = await dirSize(dir);
   const seen = await assertDumpComplete({ format: 'directory', dumpBytes: counted, tables: await tables, dir, warn: (m) => logger.warning(m) });

@@ -5,8 +5,8 @@
 import { keepPlaintext } from '../archive/encrypted.js';
 import type pg from 'pg';
 import { describeMismatch } from '../archive/compare.js';
-import type { Context } from '../context.js';
-import { BackupError, ConfigurationError, describeError } from '../errors.js';
+import { isCancelled, type Context } from '../context.js';
+import { BackupError, ConfigurationError, describeError, isDamage } from '../errors.js';
 import { connect, poolerProblem, withDatabase, type ConnInfo } from '../postgres/connection.js';
 import { compareRestored, createMissingRoles, restoreArchive } from '../postgres/restore.js';
 import { checkExtensions } from '../postgres/targets.js';
@@ -15,7 +15,8 @@ import { table } from '../report/reporter.js';
 import { resolveBackup } from '../storage/index.js';
 import type { LocalBackup } from '../storage/local.js';
 import { setBackupOutputs } from './backup.js';
-import { verifyOne } from './verify.js';
+import { recordVerification, verifyOne } from './verify.js';
+import type { Verification } from '../archive/manifest.js';
 
 /** Events whose code may come from someone else: a restore never runs there. */
 export function refusedEvent(env: NodeJS.ProcessEnv): string | undefined {
@@ -71,8 +72,10 @@ async function restoreKept(ctx: Context): Promise<void> {
   const b = await resolveBackup(ctx, config.backup, config.databaseNamed ? config.source.database : dbName, 'restore');
   ctx.facts.database = b.manifest.database;
   setBackupOutputs(ctx, b);
-  const quick = await verifyOne(ctx, b);
-  if (!quick.ok) throw new BackupError(quick.failure ?? `Backup ${b.name} failed verification`, 'Nothing was changed; use another backup', { code: quick.code ?? 'verify-failed' });
+  // The quick pass is recorded with the restore's own comparison (a full check): nothing when the restore could not run.
+  const passed: Verification[] = [];
+  const quick = await verifyOne(ctx, b, passed);
+  if (!quick.ok) throw new BackupError(quick.failure ?? `Backup ${b.name} failed verification`, 'Nothing was changed', { code: quick.code ?? 'verify-failed' });
 
   const admin = await adminConnect(target);
   let exists: boolean;
@@ -90,12 +93,19 @@ async function restoreKept(ctx: Context): Promise<void> {
   const tools = await findClientTools(Math.max(serverMajorNum, b.manifest.pgDump.major), { env: config.env, logger, ...(config.pgBinDir ? { pgBinDir: config.pgBinDir } : {}) });
   await ensureRoles(ctx, target, b);
 
-  if (config.strategy === 'in-place') {
-    if (!exists) throw new BackupError(`Database "${dbName}" does not exist`, 'in-place restores into an existing database; use strategy: swap to create it. Nothing was changed', { code: 'restore-no-database' });
-    await inPlace(ctx, b, target, tools);
-  } else {
-    await swap(ctx, b, target, tools, exists);
+  if (config.strategy === 'in-place' && !exists) throw new BackupError(`Database "${dbName}" does not exist`, 'in-place restores into an existing database; use strategy: swap to create it. Nothing was changed', { code: 'restore-no-database' });
+  const where = `${dbName} on ${target.host}:${target.port} (restore, ${config.strategy})`;
+  try {
+    if (config.strategy === 'in-place') await inPlace(ctx, b, target, tools);
+    else await swap(ctx, b, target, tools, exists);
+  } catch (err) {
+    // The archive did not restore, or restored to something other than its manifest: evidence, recorded.
+    if (isDamage(err) && !isCancelled()) {
+      await recordVerification(ctx, b, [...passed, { level: 'full', ok: false, at: new Date().toISOString(), checks: [], failure: describeError(err), ...(err.code ? { code: err.code } : {}), target: where }]);
+    }
+    throw err;
   }
+  await recordVerification(ctx, b, [...passed, { level: 'full', ok: true, at: new Date().toISOString(), checks: ['restored and matches the manifest'], target: where }]);
   reporter.output('restored-database', dbName);
 }
 
@@ -186,7 +196,7 @@ async function swap(ctx: Context, b: LocalBackup, target: ConnInfo, tools: Await
       const mismatches = await compareWithManifest(ctx, conn, b);
       reporter.output('mismatches', mismatches);
       reporter.output('verified', mismatches === 0);
-      if (mismatches) throw new BackupError(`The restored copy differs from the manifest in ${mismatches} places`, `The database ${db} was not touched; the backup does not hold what was recorded`, { code: 'verify-mismatch' });
+      if (mismatches) throw new BackupError(`The restored copy differs from the manifest in ${mismatches} places`, `The database ${db} was not touched; the backup does not hold what was recorded`, { code: 'verify-mismatch', damage: true });
     });
     await logger.group(`Swap ${fresh} in as ${db}`, async () => {
       const q = (n: string): string => admin.escapeIdentifier(n);
@@ -273,5 +283,5 @@ async function inPlace(ctx: Context, b: LocalBackup, target: ConnInfo, tools: Aw
   await reporter.summary(
     [`## pgvector-backup: restored ${b.name} into ${target.database} (in place, one transaction)`, '', `Compared with the manifest: ${mismatches === 0 ? 'identical' : `**${mismatches} mismatches**`}`, ''].join('\n'),
   );
-  if (mismatches) throw new BackupError(`The restored database differs from the manifest in ${mismatches} places`, 'See the mismatches above', { code: 'verify-mismatch' });
+  if (mismatches) throw new BackupError(`The restored database differs from the manifest in ${mismatches} places`, 'See the mismatches above', { code: 'verify-mismatch', damage: true });
 }

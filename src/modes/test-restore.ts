@@ -225,12 +225,14 @@ async function testRestoreKept(ctx: Context): Promise<TestRestoreOutcome> {
   const b = await resolveBackup(ctx, config.backup, config.databaseNamed ? config.source.database : undefined, 'check');
   ctx.facts.database = b.manifest.database;
   setBackupOutputs(ctx, b);
-  const quick = await verifyOne(ctx, b);
+  // The quick pass is recorded with the test restore's result: a run whose restore could not run records nothing.
+  const passed: Verification[] = [];
+  const quick = await verifyOne(ctx, b, passed);
   if (!quick.ok) {
     ctx.reporter.output('verified', false);
     throw new BackupError(`Backup ${b.name} failed verification before the test restore`, 'See the failed check above; use another backup', { code: quick.code ?? 'verify-failed' });
   }
-  const outcome = await testRestore(ctx, b);
+  const outcome = await testRestore(ctx, b, passed);
   if (!outcome.ok && outcome.failure) throw new BackupError(outcome.failure, undefined, { code: outcome.code ?? 'restore-failed' });
   if (!outcome.ok) {
     const n = outcome.comparison?.mismatches.length;

@@ -1,7 +1,7 @@
 // mode: verify. Quick checks of one backup (latest, a name or a path) or of all of them (the old
 // verify_backup.sh --all); each result is recorded in the backup's manifest and reported.
 import path from 'node:path';
-import { addVerification, standing, writeManifest, type Manifest, type Verification } from '../archive/manifest.js';
+import { addVerification, standing, standingOf, writeManifest, type Manifest, type Verification } from '../archive/manifest.js';
 import { quickVerify } from '../archive/verify.js';
 import { cancelledError, isCancelled, type Context } from '../context.js';
 import { BackupError, ConfigurationError, describeError, errorCode, errorLine, isDamage, type ErrorCode } from '../errors.js';
@@ -78,6 +78,11 @@ export function couldNotCheck(ctx: Context, err: unknown): unknown {
   if (isCancelled()) return cancelledError();
   if (isDamage(err)) return err;
   ctx.facts.verification = 'inconclusive';
+  // A system error (a file that cannot be read, a TMPDIR that cannot be written) gets the same plain words.
+  const errno = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (!(err instanceof BackupError || err instanceof ConfigurationError) && err instanceof Error && typeof errno === 'string') {
+    return new BackupError(`The check could not run: ${err.message}`, 'This says nothing about the backup and nothing was recorded: check the file permissions, TMPDIR and the disk, then run again', { code: 'verify-could-not-check', cause: err });
+  }
   return err;
 }
 
@@ -134,6 +139,8 @@ export async function runVerify(ctx: Context): Promise<VerifyOutcome[]> {
     }
     const failed = outcomes.filter((o) => !o.ok).length + scan.invalid.length;
     const total = outcomes.length + unchecked.length + scan.invalid.length;
+    // The metrics speak of the whole run: damage anywhere, else a check that could not run, else all passed.
+    ctx.facts.verification = failed ? 'failed' : unchecked.length ? 'inconclusive' : 'passed';
     await reporter.summary(
       [
         `## pgvector-backup: verify ${total} backups`,
@@ -177,8 +184,19 @@ export async function runVerify(ctx: Context): Promise<VerifyOutcome[]> {
       '',
     ].join('\n'),
   );
-  reporter.output('verified', outcome.ok);
+  // A quick pass does not clear a failed test restore: the backup stays bad, and the run says so.
+  const stays = standingOf(b.manifest.verifications);
+  const ok = outcome.ok && stays.standing === 'good';
+  reporter.output('verified', ok);
   // The failure already names the backup, the check and what to do.
   if (!outcome.ok) throw new BackupError(outcome.failure ?? `Backup ${b.name} failed verification`, undefined, { code: outcome.code ?? 'verify-failed' });
+  if (!ok) {
+    ctx.facts.verification = 'failed';
+    throw new BackupError(
+      `Backup ${b.name} passed the quick checks but stays bad: its ${stays.decidedBy?.level ?? 'earlier'} check found ${stays.decidedBy?.failure ?? 'damage'}`,
+      'Only a passing check of that level makes it good again (mode: test-restore); use another backup',
+      { code: (stays.decidedBy?.code as ErrorCode | undefined) ?? 'verify-failed' },
+    );
+  }
   return [outcome];
 }

@@ -1,5 +1,6 @@
 // Throwaway PostgreSQL clusters in a temp directory: the test restore's default target, the demo's source and
 // the test bed. initdb refuses to run as root, so as root the cluster runs as an unprivileged system user.
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
@@ -134,7 +135,24 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
   });
   let started = false;
-  const remove = (): void => rmSync(dir, { recursive: true, force: true });
+  const remove = (): void => {
+    process.removeListener('exit', onExit);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  // A run cancelled (or dying) at any point, even while initdb or pg_ctl runs: the server is stopped and its
+  // directory removed on the way out, synchronously (the exit handler cannot wait).
+  const onExit = (): void => {
+    try {
+      if (existsSync(path.join(dataDir, 'postmaster.pid'))) {
+        const c = as('pg_ctl', ['-D', dataDir, '-m', 'immediate', '-w', '-t', '10', '-s', 'stop']);
+        spawnSync(c.file, c.args, { env: c.env, cwd: c.cwd, stdio: 'ignore', timeout: 15_000, ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}) });
+      }
+    } catch {
+      /* best effort on the way out */
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
   try {
     if (runAs) await fs.chown(dir, runAs.uid, runAs.gid);
     await fs.chmod(dir, 0o700);

@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { compareInventory, type Comparison } from '../archive/compare.js';
 import type { Manifest } from '../archive/manifest.js';
 import { decoderRefused, decompressor, Meter, withProgress, zstdProgram } from '../archive/pipeline.js';
+import { PG_RESTORE_DAMAGED, PG_RESTORE_ENVIRONMENT } from './restore-errors.js';
 import { byteProgress, fileReadPosition } from '../progress.js';
 import { NO_DECRYPTION, type DecryptionSettings } from '../archive/crypto.js';
 import { plaintextKept, withPlaintext } from '../archive/encrypted.js';
@@ -111,7 +112,7 @@ export async function restoreArchive(
       if (program) {
         // Native zstd straight into the file: no pass of the plaintext through this process (issue 8).
         const res = await withProgress(logger, opts.progressSeconds, archiveProgress('decompress', archivePath), run({ file: program, args: ['-d', '-q', '-f', '--no-progress', '-o', input, archivePath] }));
-        if (res.code !== 0 || res.signal) throw decompressError(manifest.name, `${describeExit('zstd -d', res.code, res.signal)}: ${lastLines(res.stderr)}`, res.signal !== null || res.code === null);
+        if (res.code !== 0 || res.signal) throw decompressError(manifest.name, `${describeExit('zstd -d', res.code, res.signal)}: ${withoutData(lastLines(res.stderr))}`, res.signal !== null || res.code === null);
       } else {
         const read = new Meter(false);
         const total = (await fs.stat(archivePath)).size;
@@ -133,7 +134,7 @@ export async function restoreArchive(
       collectWarnings(res.stderr, warnings);
       if (res.code !== 0 || res.signal) {
         const advice = restoreAdvice(res.stderr);
-        throw new BackupError(`The restore failed and was rolled back: ${describeExit('pg_restore', res.code, res.signal)}: ${lastLines(res.stderr)}`, advice.hint, { code: advice.code, damage: advice.damage === true });
+        throw new BackupError(`The restore failed and was rolled back: ${describeExit('pg_restore', res.code, res.signal)}: ${withoutData(lastLines(res.stderr))}`, advice.hint, { code: advice.code, damage: advice.damage === true });
       }
       return { restoreSeconds: secondsSince(started), indexBuildSeconds: null, warnings };
     }
@@ -153,7 +154,7 @@ export async function restoreArchive(
       collectWarnings(res.stderr, warnings);
       if (res.code !== 0 || res.signal) {
         const advice = restoreAdvice(res.stderr);
-        throw new BackupError(`The restore failed in ${section}: ${describeExit('pg_restore', res.code, res.signal)}: ${lastLines(res.stderr)}`, advice.hint, { code: advice.code, damage: advice.damage === true });
+        throw new BackupError(`The restore failed in ${section}: ${describeExit('pg_restore', res.code, res.signal)}: ${withoutData(lastLines(res.stderr))}`, advice.hint, { code: advice.code, damage: advice.damage === true });
       }
       const secs = secondsSince(t0);
       logger.info(`  ${section}: ${secs.toFixed(1)} s`);
@@ -206,7 +207,7 @@ async function psqlFromStream(manifest: Manifest, archivePath: string, tools: Pg
   }
   if (code !== 0 || signal) {
     const advice = restoreAdvice(stderr.toString());
-    throw new BackupError(`The restore failed${singleTransaction ? ' and was rolled back' : ''}: ${describeExit('psql', code, signal)}: ${lastLines(stderr.toString())}`, advice.hint, { code: advice.code });
+    throw new BackupError(`The restore failed${singleTransaction ? ' and was rolled back' : ''}: ${describeExit('psql', code, signal)}: ${withoutData(lastLines(stderr.toString()))}`, advice.hint, { code: advice.code });
   }
 }
 
@@ -214,6 +215,17 @@ function collectWarnings(stderr: string, out: string[]): void {
   for (const line of stderr.split('\n')) {
     if (/hnsw graph no longer fits into maintenance_work_mem|ivfflat index created with little data/i.test(line)) out.push(line.replace(/^.*?(NOTICE|WARNING):\s*/, '').trim());
   }
+}
+
+/**
+ * pg_restore's and psql's error lines without the table data they quote (a row's value in "invalid input syntax",
+ * COPY's CONTEXT line, a key in DETAIL): a log must not carry the database's contents.
+ */
+export function withoutData(text: string): string {
+  return text
+    .replace(/(invalid input syntax for type [\w ."]+?|invalid input value for [\w ."]+?|malformed [\w ."]+? literal): "[^|]*?"(?=\s*(\||$|\n))/gi, '$1: (value not shown)')
+    .replace(/(CONTEXT:\s+COPY [^,|]+, line \d+(?:, column [^:|]+)?): [^|]*/g, '$1: (row not shown)')
+    .replace(/\bKey \(([^)]*)\)=\([^|]*?\)/g, 'Key ($1)=(value not shown)');
 }
 
 /**
@@ -230,12 +242,10 @@ function decompressError(name: string, detail: string, couldNotRun: boolean, cau
   return new BackupError(`Decompressing ${name} failed: ${detail}`, 'The archive is damaged; use another backup and run a new one', { code: 'restore-archive-damaged', damage: true, ...(cause ? { cause } : {}) });
 }
 
-/** pg_restore's words for an archive whose bytes are broken (the checksum matched, so it was written so). */
-const PG_RESTORE_DAMAGED = /could not uncompress data|corrupt|unexpected end of file|did not find magic string|found unexpected block ID|could not find block ID|invalid (compressed )?data|could not read from input file: end of file/i;
 
 /** What to do about a failed pg_restore or psql, from its error output. */
 export function restoreAdvice(stderr: string): { code: ErrorCode; hint: string; damage?: boolean } {
-  if (PG_RESTORE_DAMAGED.test(stderr)) return { code: 'restore-archive-damaged', hint: 'The archive is damaged; use another backup and run a new one', damage: true };
+  if (PG_RESTORE_DAMAGED.test(stderr) && !PG_RESTORE_ENVIRONMENT.test(stderr)) return { code: 'restore-archive-damaged', hint: 'The archive is damaged; use another backup and run a new one', damage: true };
   if (/extension "?vector"? is not available|could not open extension control file/i.test(stderr)) return { code: 'restore-missing-extension', hint: 'The target lacks pgvector: use a pgvector/pgvector image or install pgvector there' };
   if (/role .* does not exist/i.test(stderr)) return { code: 'restore-missing-roles', hint: 'The dump references roles the target lacks: set create-roles: true' };
   if (/out of memory|could not resize shared memory/i.test(stderr)) return { code: 'restore-out-of-memory', hint: 'The target ran out of memory building indexes: lower maintenance_work_mem or give it more memory' };

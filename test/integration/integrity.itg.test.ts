@@ -3,7 +3,8 @@
 // a wrong key, an unreachable test-restore target, an old client, a pooler, a full disk, a migration that prints
 // its environment. A check that could not run fails the run and leaves every manifest byte-identical.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -124,6 +125,55 @@ describe('a check that could not run changes nothing and never feeds retention',
     expect(r.outputs.verified).toBe('false');
   });
 
+  test('verify --all over good plain backups and encrypted ones with the wrong key: the metrics say inconclusive, not passed', async () => {
+    const mixed = freshDir('mixed');
+    for (const f of readdirSync(dir)) if (!f.endsWith('.partial')) copyFileSync(path.join(dir, f), path.join(mixed, f));
+    const plain = await runAction({ 'database-url': db.url, 'backup-dir': mixed, verify: 'quick', 'retention-days': '0' });
+    expect(plain.code, plain.stdout).toBe(0);
+    const before = manifests(mixed);
+    const metrics = path.join(work, 'mixed.prom');
+    const r = await runAction({ mode: 'verify', all: 'true', 'backup-dir': mixed, 'database-url': db.url, 'decryption-identity': otherKey.file, 'metrics-file': metrics });
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toMatch(/::error::3 of 4 backups could not be checked/);
+    const text = readFileSync(metrics, 'utf8');
+    expect(text).toMatch(/^pgvector_backup_verification_inconclusive\{[^}]*\} 1$/m);
+    // The plain backup's pass is recorded; the encrypted ones are untouched.
+    const after = manifests(mixed);
+    for (const f of made) expect(after[f]).toBe(before[f]);
+  });
+
+  test('a pg_restore that cannot run (missing library, killed, out of memory, missing altogether) records nothing and prints one clean error', async () => {
+    const d = freshDir('broken-restore');
+    const made1 = await runAction({ 'database-url': db.url, 'backup-dir': d, verify: 'quick' });
+    expect(made1.code, made1.stdout).toBe(0);
+    const before = manifests(d);
+    const n = (await sql<{ n: string }>(db.url, `SELECT current_setting('server_version_num') AS n`))[0]!.n;
+    const tools = await findClientTools(Math.floor(Number(n) / 10000), { env: process.env, logger: { info() {}, warning() {}, error() {}, debug() {}, group: (_n, fn) => fn() } });
+    const real = tools.kind === 'local' ? tools.dir : '';
+    for (const body of [
+      'echo "pg_restore: error while loading shared libraries: libpq.so.5: cannot open shared object file" >&2; exit 127',
+      'kill -KILL $$',
+      'echo "pg_restore: error: out of memory" >&2; exit 1',
+      'echo "pg_restore: error: something nobody expected" >&2; exit 1',
+      null,
+    ]) {
+      const wrap = mkdtempSync(path.join(os.tmpdir(), 'pgvb-badrestore-'));
+      for (const t of ['pg_dump', 'psql']) {
+        writeFileSync(path.join(wrap, t), `#!/bin/sh\nexec "${real}/${t}" "$@"\n`);
+        chmodSync(path.join(wrap, t), 0o755);
+      }
+      if (body !== null) {
+        writeFileSync(path.join(wrap, 'pg_restore'), `#!/bin/sh\nif [ "$1" = "--version" ]; then exec "${real}/pg_restore" --version; fi\n${body}\n`);
+        chmodSync(path.join(wrap, 'pg_restore'), 0o755);
+      }
+      const r = await runAction({ mode: 'verify', 'backup-dir': d, 'database-url': db.url, 'pg-bin-dir': wrap });
+      expect(r.code, `${body}: ${r.stdout}`).not.toBe(0);
+      expect(errorLines(r), `${body}: ${r.stdout}`).toHaveLength(1);
+      expect(r.stdout + r.stderr).not.toMatch(/\n\s+at .*\.js:\d+/);
+      expect(manifests(d), String(body)).toEqual(before);
+    }
+  });
+
   test('test-restore into an unreachable test-restore-url: names test-restore-url, records nothing', async () => {
     const before = manifests(dir);
     const r = await runAction({
@@ -137,15 +187,8 @@ describe('a check that could not run changes nothing and never feeds retention',
     expect(errorLines(r)).toHaveLength(1);
     expect(errorLines(r)[0]).toMatch(/Cannot connect to PostgreSQL at 127\.0\.0\.1:1 \(test-restore-url\): connection refused\. Check the host and port in test-restore-url/);
     expect(errorLines(r)[0]).not.toMatch(/database-url/);
-    // test-restore's own quick check ran and passed (a pass may be recorded); the failed connection records nothing.
-    const after = manifests(dir);
-    for (const [f, text] of Object.entries(before)) {
-      const was = JSON.parse(text) as Manifest;
-      const now = JSON.parse(after[f]!) as Manifest;
-      // Nothing but passes may have been added; the standing is what it was.
-      expect(standingOf(now.verifications).standing).toBe(standingOf(was.verifications).standing);
-      expect(now.verifications.filter((v) => !v.ok)).toEqual([]);
-    }
+    // Its quick check passed, but the test restore it was for could not run: nothing at all is recorded.
+    expect(manifests(dir)).toEqual(before);
     expect(r.summary).toMatch(/could not check \(nothing recorded about the backup\)/);
   });
 
@@ -220,8 +263,8 @@ describe('an empty or cut dump is refused while it is written, whatever verify s
     expect(readdirSync(d).sort()).toEqual(before);
   });
 
-  test('a directory archive whose largest data file is missing or empty: refused, nothing kept', async () => {
-    for (const damage of ['rm -f', ': >']) {
+  test('a directory archive whose largest data file is missing, empty or cut short: refused, nothing kept', async () => {
+    for (const damage of ['rm -f', ': >', 'truncate -s %half', 'truncate -s -10']) {
       const wrap = mkdtempSync(path.join(os.tmpdir(), 'pgvb-cutdir-'));
       for (const t of ['pg_restore', 'psql']) {
         writeFileSync(path.join(wrap, t), `#!/bin/sh\nexec "${binDir}/${t}" "$@"\n`);
@@ -230,15 +273,17 @@ describe('an empty or cut dump is refused while it is written, whatever verify s
       // After pg_dump wrote the directory: remove (or empty) its largest data file, and exit 0.
       writeFileSync(
         path.join(wrap, 'pg_dump'),
-        `#!/bin/sh\nif [ "$1" = "--version" ]; then exec "${binDir}/pg_dump" --version; fi\n"${binDir}/pg_dump" "$@" || exit $?\nfor a in "$@"; do case "$a" in --file=*) dir="\${a#--file=}";; esac; done\nbig=$(ls -S "$dir"/*.dat* | head -n 1)\n${damage} "$big"\nexit 0\n`,
+        `#!/bin/sh\nif [ "$1" = "--version" ]; then exec "${binDir}/pg_dump" --version; fi\n"${binDir}/pg_dump" "$@" || exit $?\nfor a in "$@"; do case "$a" in --file=*) dir="\${a#--file=}";; esac; done\nbig=$(ls -S "$dir"/*.dat* | head -n 1)\nhalf=$(( $(stat -c %s "$big") / 2 ))\n${damage.replace('%half', '$half')} "$big"\nexit 0\n`,
       );
       chmodSync(path.join(wrap, 'pg_dump'), 0o755);
-      const d = freshDir(`cut-dir-${damage.replace(/\W+/g, '_')}`);
-      const r = await runAction({ 'database-url': big.url, 'backup-dir': d, format: 'directory', compression: 'gzip', verify: 'none', 'pg-bin-dir': wrap });
-      expect(r.code, r.stdout).not.toBe(0);
-      expect(errorLines(r)).toHaveLength(1);
-      expect(errorLines(r)[0]).toMatch(/pg_dump exited successfully but its output is not a complete dump: .*#dump-incomplete\)$/);
-      expect(readdirSync(d)).toEqual([]);
+      for (const compression of ['gzip', 'none']) {
+        const d = freshDir(`cut-dir-${compression}-${damage.replace(/\W+/g, '_')}`);
+        const r = await runAction({ 'database-url': big.url, 'backup-dir': d, format: 'directory', compression, verify: 'quick', 'pg-bin-dir': wrap });
+        expect(r.code, `${damage} ${compression}: ${r.stdout}`).not.toBe(0);
+        expect(errorLines(r)).toHaveLength(1);
+        expect(errorLines(r)[0]).toMatch(/pg_dump exited successfully but its output is not a complete dump: .*#dump-incomplete\)$/);
+        expect(readdirSync(d)).toEqual([]);
+      }
     }
   });
 
@@ -299,6 +344,38 @@ describe('restore safety and messages', () => {
       expect(errorLines(r)).toHaveLength(1);
       expect(errorLines(r)[0]).toMatch(/target-database-url .*cannot hold the single session a restore needs.*Nothing was changed/);
     }
+  });
+
+  test('a restore that finds the archive damaged records it (latest no longer picks it); one that matches records a full pass', async () => {
+    const d = freshDir('restore-damage');
+    const made = await runAction({ 'database-url': db.url, 'backup-dir': d, verify: 'quick', compression: 'zstd' });
+    expect(made.code, made.stdout).toBe(0);
+    const target = `${db.name}_rt`;
+    const ok = await runAction({ mode: 'restore', 'backup-dir': d, 'database-url': db.url, 'target-database-url': urlFor(target), confirm: target, backup: 'latest' });
+    expect(ok.code, ok.stdout).toBe(0);
+    let m = JSON.parse(readFileSync(made.outputs['manifest-path']!, 'utf8')) as Manifest;
+    expect(m.verifications.map((v) => [v.level, v.ok])).toEqual([
+      ['quick', true],
+      ['quick', true],
+      ['full', true],
+    ]);
+    // A byte inside a compressed block, with the manifest rewritten to match: only decompressing finds it.
+    const archive = made.outputs['backup-path']!;
+    const packed = readFileSync(archive);
+    packed[Math.floor(packed.length * 0.6)]! ^= 0x55;
+    writeFileSync(archive, packed);
+    m.archive.sha256 = createHash('sha256').update(packed).digest('hex');
+    writeFileSync(made.outputs['manifest-path']!, JSON.stringify(m, null, 2));
+    const bad = await runAction({ mode: 'restore', 'backup-dir': d, 'database-url': db.url, 'target-database-url': urlFor(target), confirm: target, backup: m.name });
+    expect(bad.code).not.toBe(0);
+    expect(errorLines(bad)[0]).toMatch(/#(restore-archive-damaged|verify-structure|verify-decompression)\)$/);
+    m = JSON.parse(readFileSync(made.outputs['manifest-path']!, 'utf8')) as Manifest;
+    expect(standingOf(m.verifications).standing).toBe('bad');
+    const again = await runAction({ mode: 'restore', 'backup-dir': d, 'database-url': db.url, 'target-database-url': urlFor(target), confirm: target, backup: 'latest' });
+    expect(again.code).not.toBe(0);
+    expect(again.stdout).toMatch(/No good backup of database integ_db_\w+ found .*\(1 found damaged\)/);
+    const left = await sql<{ datname: string }>(adminUrl(), `SELECT datname FROM pg_database WHERE datname LIKE $1`, [`${target}%`]);
+    for (const x of left) await dropDatabase(x.datname);
   });
 
   test('a swap restore says it ends the other sessions on the target, and how many it ended', async () => {

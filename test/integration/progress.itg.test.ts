@@ -23,7 +23,9 @@ const tmp = (p: string): string => mkdtempSync(path.join(os.tmpdir(), `pgvb-prog
 const BYTES = String.raw`[\d.]+ (B|KiB|MiB|GiB)`;
 
 test('a pipe gets plain lines every PGVB_PROGRESS_SECONDS: the dump (bytes, rate, elapsed) and the test restore (bytes read of the archive, %)', async () => {
-  const r = await runCli(['backup', '--database-url', big.url, '--backup-dir', tmp('plain'), '--verify', 'full', '--compression', 'gzip', '--test-restore-url', adminUrl()], { env: { PGVB_PROGRESS_SECONDS: '1' } });
+  // Every 0.2 s (the shortest plain interval): the restore's data section (about 90 MiB of COPY) cannot finish before the first line, however fast
+  // or loaded the machine is (a 1 s interval missed it when the data section took 0.8 s).
+  const r = await runCli(['backup', '--database-url', big.url, '--backup-dir', tmp('plain'), '--verify', 'full', '--compression', 'gzip', '--test-restore-url', adminUrl()], { env: { PGVB_PROGRESS_SECONDS: '0.2' } });
   expect(r.code, r.stderr).toBe(0);
   expect(r.stderr).not.toContain('\r');
   const dump = r.stderr.split('\n').filter((l) => l.startsWith('  pg_dump: '));
@@ -43,7 +45,7 @@ test('a plain-format test restore shows how much of the archive psql has been fe
   expect(b.code, b.stderr).toBe(0);
   // plain SQL is gzipped here: both sizes.
   expect(b.stderr).toMatch(new RegExp(`^ {2}pg_dump: ${BYTES} dumped, ${BYTES} written, ${BYTES}/s, \\d+ s$`, 'm'));
-  const r = await runCli(['test-restore', '--database-url', big.url, '--backup-dir', dir, '--test-restore-url', adminUrl()], { env: { PGVB_PROGRESS_SECONDS: '1' } });
+  const r = await runCli(['test-restore', '--database-url', big.url, '--backup-dir', dir, '--test-restore-url', adminUrl()], { env: { PGVB_PROGRESS_SECONDS: '0.2' } });
   expect(r.code, r.stderr).toBe(0);
   const lines = r.stderr.split('\n').filter((l) => l.startsWith('  psql: '));
   expect(lines.length, r.stderr).toBeGreaterThanOrEqual(1);

@@ -147,10 +147,15 @@ describe('cancellation', () => {
   test('SIGTERM during a test restore: the throwaway cluster and temp files are removed', async () => {
     const tmpdir = mkdtempSync(path.join(os.tmpdir(), 'pgvb-cancel-'));
     chmodSync(tmpdir, 0o711);
+    const before = readFileSync(template.manifest, 'utf8');
     const r = await runAction({ mode: 'test-restore', backup: template.manifest }, { env: { TMPDIR: tmpdir }, signalWhen: { pattern: /Target: /, signal: 'SIGTERM' } });
     expect(r.signalled).toBe(true);
     expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/The run was cancelled \(SIGTERM\)/);
+    expect(r.stdout).not.toMatch(/does not restore cleanly/);
     expect(readdirSync(tmpdir)).toEqual([]);
+    // Cancelled: nothing recorded (not even its quick check, which was for the test restore).
+    expect(readFileSync(template.manifest, 'utf8')).toBe(before);
   });
 
   test('a backup cancelled during its verification is not counted as good', async () => {
@@ -199,7 +204,7 @@ describe('cancellation', () => {
       const r = await runAction({ 'database-url': big.url, 'backup-dir': dir, compression: 'none' }, { signalWhen: { pattern: /locked \(ACCESS SHARE\)/, signal: 'SIGTERM' } });
       expect(r.signalled).toBe(true);
       expect(r.code).not.toBe(0);
-      expect(readdirSync(dir)).toEqual([]);
+      expect(readdirSync(dir), r.stdout + r.stderr).toEqual([]);
     } finally {
       await dropDatabase(big.name);
     }

@@ -1,6 +1,7 @@
 // The completeness checks on hand-built pg_dump byte sequences (no server): headers and TOCs at archive versions
 // 1.12 to 1.16, a version from the future, every place a stream can stop, and the rules against a manifest.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
@@ -562,7 +563,7 @@ describe('checkDirectoryComplete', () => {
     for (const d of made) rmSync(d, { recursive: true, force: true });
   });
 
-  function makeDir(files: Record<string, string>, opts: { minor?: number; compression?: number; tocTail?: number; extra?: string } = {}): string {
+  function makeDir(files: Record<string, string | Buffer>, opts: { minor?: number; compression?: number; tocTail?: number; extra?: string } = {}): string {
     const dir = tempDir();
     const w = new Writer();
     const spec: Spec = { minor: opts.minor ?? 14, mode: 'directory', entries, ...(opts.compression !== undefined ? { compression: opts.compression } : {}) };
@@ -585,8 +586,21 @@ describe('checkDirectoryComplete', () => {
   });
 
   test('compressed files are found by their suffix', async () => {
-    const dir = makeDir({ '20.dat.gz': 'gz', '22.dat.gz': 'gz', 'blobs.toc': '16743 blob_16743.dat\n', 'blob_16743.dat.gz': 'gz' }, { compression: 6 });
+    const gz = (text: string): Buffer => gzipSync(Buffer.from(text, 'latin1'));
+    const dir = makeDir({ '20.dat.gz': gz(`1\ta\n2\tb\n${END}`), '22.dat.gz': gz(`1\n${END}`), 'blobs.toc': '16743 blob_16743.dat\n', 'blob_16743.dat.gz': gz('lo') }, { compression: 6 });
     expect((await checkDirectoryComplete(dir, tables)).problems).toEqual([]);
+  });
+
+  test('a data file cut short: it lacks COPY\'s end marker, or (compressed) does not decompress to its end', async () => {
+    const cutPlain = makeDir({ ...good, '20.dat': '1\ta\n2\tb' });
+    expect((await checkDirectoryComplete(cutPlain, tables)).problems).toEqual(["public.docs: its data file 20.dat ends before COPY's end marker: it is cut short"]);
+    const whole = gzipSync(Buffer.from(`1\ta\n2\tb\n${END}`, 'latin1'));
+    const gz = (b: Buffer): Record<string, string | Buffer> => ({ '20.dat.gz': b, '22.dat.gz': gzipSync(Buffer.from(`1\n${END}`, 'latin1')), 'blobs.toc': '16743 blob_16743.dat\n', 'blob_16743.dat.gz': gzipSync(Buffer.from('lo')) });
+    const cutGz = makeDir(gz(whole.subarray(0, whole.length - 10)), { compression: 6 });
+    expect((await checkDirectoryComplete(cutGz, tables)).problems).toEqual([expect.stringMatching(/^public\.docs: its data file 20\.dat\.gz does not decompress \(unexpected end of file\): it is cut short or damaged$/)]);
+    // A whole gzip stream of data cut before the marker (pg_dump's output cut, then compressed).
+    const shortGz = makeDir(gz(gzipSync(Buffer.from('1\ta\n2\tb\n', 'latin1'))), { compression: 6 });
+    expect((await checkDirectoryComplete(shortGz, tables)).problems).toEqual(["public.docs: its data file 20.dat.gz ends before COPY's end marker: it is cut short"]);
   });
 
   test.each([

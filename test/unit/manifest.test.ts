@@ -211,12 +211,13 @@ describe('standing from the verification history', () => {
     ['a full pass clears a failed test restore', [check('full', false, 1), check('full', true, 2)], 'good', 'full'],
     ['a quick pass clears a quick failure (the bytes match again)', [check('quick', false, 1), check('quick', true, 2)], 'good', 'quick'],
     ['full and quick failures: only a full pass clears them', [check('full', false, 1), check('quick', false, 2), check('quick', true, 3)], 'bad', undefined],
-    ['history out of order is ordered by time', [check('full', true, 5), check('quick', false, 1)], 'good', 'full'],
+    // The order of recording decides, not the clocks (a pass stamped in the future must not hide later damage).
+    ['a failure recorded after a pass whose clock was ahead: bad', [check('full', true, 5), check('quick', false, 1)], 'bad', undefined],
   ])('%s', (_name, history, standing, level) => {
     const s = standingOf(history);
     expect(s.standing).toBe(standing);
     expect(s.level).toBe(level);
-    if (history.length) expect(s.last).toEqual([...history].sort((a, b) => Date.parse(a.at) - Date.parse(b.at)).at(-1));
+    if (history.length) expect(s.last).toEqual(history.at(-1));
   });
 
   test('a version 1 manifest: its one slot becomes the history; a verification that never finished is unverified', () => {
@@ -227,6 +228,25 @@ describe('standing from the verification history', () => {
     expect(m.verifications).toEqual([]);
     expect(standingOf(m.verifications).standing).toBe('unverified');
     expect(parseManifest(JSON.stringify({ ...minimal(), verification: null }), 'x.json').verifications).toEqual([]);
+  });
+
+  test.each([
+    ['Cannot decrypt backup x: the key does not match (no identity matched any of the file\'s recipients). Use the decryption-identity ...', 'unverified'],
+    ['Cannot connect to PostgreSQL at 127.0.0.1:1: connection refused. Check the host and port in database-url ...', 'unverified'],
+    ['No pg_dump of version 17 or newer found ...', 'unverified'],
+    ['Backup x failed the sha256 (the archive differs from what was written) check. The backup is damaged ...', 'bad'],
+    ['Backup x failed the zstd structure (the zstd stream ends inside a frame) check. ...', 'bad'],
+    ['Decompressing x failed: zstd -d exited with code 1: ... The archive is damaged ...', 'bad'],
+    ['Decrypting backup x failed: ... The encrypted archive was modified or damaged; ...', 'bad'],
+  ])('a version 1 failure %#: %s reads as %s (only damage stays a failure)', (failure, expected) => {
+    const v = { level: 'full', ok: false, at: '2026-01-07T14:31:00.000Z', checks: [], failure };
+    const m = parseManifest(JSON.stringify({ ...minimal(), verification: v }), 'x.json');
+    expect(standingOf(m.verifications).standing).toBe(expected);
+  });
+
+  test('a version 1 test restore with mismatches is damage', () => {
+    const v = { level: 'full', ok: false, at: '2026-01-07T14:31:00.000Z', checks: [], mismatches: 2 };
+    expect(standingOf(parseManifest(JSON.stringify({ ...minimal(), verification: v }), 'x.json').verifications).standing).toBe('bad');
   });
 
   test('a version 2 manifest keeps its history as written', () => {
