@@ -173,8 +173,10 @@ function webStage(fn: (input: WebBytes) => Promise<WebBytes>, describe: (err: un
   const output = new PassThrough({ highWaterMark: 1 << 20 });
   const stage = Duplex.from({ writable: input, readable: output });
   const failed = (err: unknown): void => {
-    input.destroy();
+    // The stage first, with the described error: destroying its input first destroys the composed stage with a
+    // bare "Premature close", and the cause (a wrong key, a damaged ciphertext) would be lost.
     stage.destroy(describe(err));
+    input.destroy();
   };
   fn(Readable.toWeb(input) as unknown as WebBytes).then((out) => {
     const src = Readable.fromWeb(out as Parameters<typeof Readable.fromWeb>[0]);

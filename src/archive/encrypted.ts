@@ -31,9 +31,15 @@ function stripSuffix(name: string, method: EncryptionMethod): string {
 async function decryptFile(src: string, dst: string, method: EncryptionMethod, d: DecryptionSettings, what: string): Promise<{ size: number; sha256: string }> {
   const meter = new Meter(true);
   await fs.mkdir(path.dirname(dst), { recursive: true, mode: 0o700 });
+  const dec = decryptor(method, d, what);
+  // The decryptor's own verdict (wrong key, damaged ciphertext) wins over whatever the pipeline reports first (a
+  // neighbouring stage's "Premature close" when the decryptor fails).
+  let decryptError: unknown;
+  dec.once('error', (e: unknown) => (decryptError = e));
   try {
-    await pipeline(createReadStream(src, { highWaterMark: 1 << 20 }), decryptor(method, d, what), meter, createWriteStream(dst, { flags: 'wx', mode: 0o600 }));
+    await pipeline(createReadStream(src, { highWaterMark: 1 << 20 }), dec, meter, createWriteStream(dst, { flags: 'wx', mode: 0o600 }));
   } catch (err) {
+    if (decryptError instanceof BackupError || decryptError instanceof ConfigurationError) throw decryptError;
     if (err instanceof BackupError || err instanceof ConfigurationError) throw err;
     // Reading the archive or writing the plaintext failed (a full TMPDIR): the check could not run.
     const code = (err as NodeJS.ErrnoException).code;

@@ -16,7 +16,7 @@ import type { Logger } from '../../src/logger.js';
 import type { LocalBackup } from '../../src/storage/local.js';
 import { runAction, type RunResult } from '../helpers/action.js';
 import { startGitHubServices, type GitHubServices } from '../helpers/github-services.js';
-import { createDatabase, dropDatabase } from '../helpers/pg.js';
+import { adminUrl, createDatabase, dropDatabase, withClient } from '../helpers/pg.js';
 import { startS3, type S3Server } from '../helpers/s3.js';
 import { startSshd, type SshServer } from '../helpers/sshd.js';
 import { startSilentServer, startStalledBodyServer, startStallProxy, startTcpStallProxy, type Peer } from '../helpers/stall.js';
@@ -80,8 +80,27 @@ describe('s3://', () => {
     'an endpoint that accepts the connection and never answers: the backup fails naming the destination, the local copy is kept',
     async () => {
       const dir = tmp('s3a');
-      const r = await timed('s3 backup, endpoint never answers (3 SDK attempts for the upload, then 3 for the metrics count listing)', run({ destination: 's3://backups/silent', 'backup-dir': dir, verify: 'none', ...s3Inputs(silent.url) }, s3.env));
+      // The source database is not held while the upload hangs: sample its sessions during the run.
+      const samples: Array<{ at: number; sessions: number }> = [];
+      let running = true;
+      const started = Date.now();
+      const sampling = withClient(adminUrl(), async (c) => {
+        while (running) {
+          const q = await c.query<{ n: string }>(`SELECT count(*)::text AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [db.name]);
+          samples.push({ at: Date.now() - started, sessions: Number(q.rows[0]!.n) });
+          await new Promise((res) => setTimeout(res, 100));
+        }
+      });
+      const r = await timed('s3 backup, endpoint never answers (3 SDK attempts for the upload)', run({ destination: 's3://backups/silent', 'backup-dir': dir, verify: 'none', ...s3Inputs(silent.url) }, s3.env));
+      running = false;
+      await sampling;
       expectTimedOut(r, 's3://backups/silent');
+      // The upload's stall takes at least three attempts of 3 s; the dump is done within the first seconds. In the
+      // stall's second half no session of the source database may be open.
+      const total = Date.now() - started;
+      const late = samples.filter((x) => x.at > total / 2);
+      expect(late.length).toBeGreaterThan(3);
+      expect(late.filter((x) => x.sessions > 0), JSON.stringify(samples)).toEqual([]);
       expect(r.visible).toMatch(/S3 destination s3:\/\/backups\/silent: no byte moved for 3 s while uploading s3:\/\/backups\/silent\/nt_db_\w+\.dump\.zst/);
       expect(silent.connections()).toBeGreaterThan(0);
       // As for any failed upload: the verified local copy stays in backup-dir.

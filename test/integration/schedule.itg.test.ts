@@ -3,7 +3,7 @@
 // the way cron executes it (cron's % translation, /bin/sh, cron's bare environment), against the test server.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -69,10 +69,24 @@ interface Run {
   stderr: string;
 }
 
+/** A copy of this Node beside the installed CLI (world-readable directories), for runs as another user. */
+function userNode(): string {
+  const copy = path.join(path.dirname(path.dirname(path.dirname(installed))), 'bin', 'node');
+  if (!existsSync(copy)) {
+    mkdirSync(path.dirname(copy), { recursive: true });
+    copyFileSync(process.execPath, copy);
+    chmodSync(copy, 0o755);
+  }
+  return copy;
+}
+
 function cli(args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; uid?: number; gid?: number }): Promise<Run> {
   return new Promise((resolve, reject) => {
     const ids = opts.uid === undefined ? {} : { uid: opts.uid, gid: opts.gid! };
-    const child = spawn(process.execPath, [installed, ...args], { cwd: opts.cwd, env: shellEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'], ...ids });
+    // Another user runs Node from beside the installed copy: the checkout (and the Node in it) may be in a private
+    // (0700) directory that only its owner can enter.
+    const node = opts.uid === undefined ? process.execPath : userNode();
+    const child = spawn(node, [installed, ...args], { cwd: opts.cwd, env: shellEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'], ...ids });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
