@@ -27,3 +27,10 @@ process.exitCode = await runCli(
   },
   runDemo,
 );
+
+// All work is done: a handle left open by mistake (a socket nobody closed) must not keep the process waiting for
+// hours (the timer does not keep it alive itself; it fires only if something else does).
+setTimeout(() => {
+  process.stderr.write('pgvector-backup: finished, but something kept the process alive; exiting\n');
+  process.exit();
+}, 10_000).unref();

@@ -44,7 +44,7 @@ export function onCancel(fn: () => Promise<void> | void): () => void {
     ] as const) {
       process.once(signal, () => {
         cancelled = true;
-        process.stderr.write(`The run was cancelled (${signal}): stopping, cleaning up; nothing from this run is recorded about any backup\n`);
+        process.stderr.write(`The run was cancelled (${signal}): stopping and cleaning up; no check from this run is recorded, and a backup it was writing is removed or left unverified\n`);
         terminateChildren();
         void (async () => {
           for (const h of [...handlers].reverse()) {

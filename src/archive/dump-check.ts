@@ -72,6 +72,8 @@ export interface DataBlockSummary {
   largeObjects: number;
   /** The payload is exactly COPY's end-of-data marker: an uncompressed block of a table with no rows. */
   onlyEndOfCopy: boolean;
+  /** Newlines in an uncompressed payload (COPY rows + the 3 of its end marker); undefined when compressed. */
+  newlines?: number;
   /** Byte offsets in the archive: the block type byte, and just after the block's end marker. */
   start: number;
   end: number;
@@ -226,6 +228,11 @@ class ArchiveWalker {
   private readonly blockHead = Buffer.alloc(END_OF_COPY.length);
   private blockHeadHave = 0;
 
+  /** Newlines of the current block's payload are counted (uncompressed data blocks: COPY text, one row a line). */
+  private get countRows(): boolean {
+    return this.block?.newlines !== undefined;
+  }
+
   constructor(private readonly mode: Mode) {}
 
   /**
@@ -321,6 +328,7 @@ class ArchiveWalker {
     while (i < n) {
       if (this.skip > 0) {
         const s = this.skip < n - i ? this.skip : n - i;
+        if (this.countRows && !this.skipEndsField && this.block) this.block.newlines! += countNewlines(chunk, i, i + s);
         if (this.blockHeadHave < END_OF_COPY.length && !this.skipEndsField) {
           const take = Math.min(END_OF_COPY.length - this.blockHeadHave, s);
           chunk.copy(this.blockHead, this.blockHeadHave, i, i + take);
@@ -362,11 +370,13 @@ class ArchiveWalker {
           bytes += len;
           chunks++;
           if (len > n - i) {
+            if (this.countRows) this.block!.newlines! += countNewlines(chunk, i, n);
             this.chunkLen = len;
             this.skip = len - (n - i);
             i = n;
             break;
           }
+          if (this.countRows) this.block!.newlines! += countNewlines(chunk, i, i + len);
           i += len;
         }
         this.block!.bytes += bytes;
@@ -606,7 +616,7 @@ class ArchiveWalker {
           return;
         }
         if (v !== BLK_DATA && v !== BLK_BLOBS) this.fail(`unknown data block type ${v}`);
-        this.block = { dumpId: 0, type: v === BLK_DATA ? 'data' : 'blobs', bytes: 0, chunks: 0, largeObjects: 0, onlyEndOfCopy: false, start: this.at, end: 0 };
+        this.block = { dumpId: 0, type: v === BLK_DATA ? 'data' : 'blobs', bytes: 0, chunks: 0, largeObjects: 0, onlyEndOfCopy: false, ...(this.compression === 'none' && v === BLK_DATA ? { newlines: 0 } : {}), start: this.at, end: 0 };
         return this.expect(S_BLOCKID, K_INT);
       case S_BLOCKID:
         return this.startBlock(v);
@@ -738,6 +748,8 @@ function dataDesc(t: DumpTable): string {
 interface DataEvidence {
   bytes: number;
   onlyEndOfCopy: boolean;
+  /** COPY rows it holds, where they could be counted (uncompressed, or decoded). */
+  rows?: number;
   /** "data block", "data file 3609.dat.gz" */
   what: string;
 }
@@ -773,6 +785,8 @@ function tocProblems(entries: TocEntrySummary[], tables: readonly DumpTable[], e
     }
     if (t.rows > 0 && d.bytes === 0) problems.push(`${qualified(t)}: its ${d.what} is empty (the table has ${t.rows} rows)`);
     else if (t.rows > 0 && d.onlyEndOfCopy) problems.push(`${qualified(t)}: its ${d.what} holds no rows, only COPY's end marker (the table has ${t.rows} rows)`);
+    // Exact: pg_dump read the same snapshot the rows were counted in.
+    else if (d.rows !== undefined && d.rows !== t.rows) problems.push(`${qualified(t)}: its ${d.what} holds ${d.rows} rows, the snapshot has ${t.rows}`);
   }
   for (const e of entries) {
     if (!e.hadDumper || seen.has(e.dumpId)) continue;
@@ -792,7 +806,7 @@ export function checkCustomComplete(structure: CustomArchiveStructure, tables: r
   return tocProblems(structure.entries, tables, (e) => {
     const b = structure.blocks.get(e.dumpId);
     if (!b) return `no data block: the archive ends before it (dump ID ${e.dumpId})`;
-    return { bytes: b.bytes, onlyEndOfCopy: b.onlyEndOfCopy, what: 'data block' };
+    return { bytes: b.bytes, onlyEndOfCopy: b.onlyEndOfCopy, ...(b.newlines !== undefined && e.copy ? { rows: b.newlines - END_NEWLINES } : {}), what: 'data block' };
   });
 }
 
@@ -994,6 +1008,8 @@ export function checkPlainComplete(result: PlainDumpResult, tables: readonly Dum
     }
     if (!result.copies.has(q)) problems.push(`${q}: no COPY`);
     else if (t.rows > 0 && !result.copyRows.get(q)) problems.push(`${q}: its COPY holds no rows (the table has ${t.rows} rows)`);
+    // Exact: pg_dump read the same snapshot the rows were counted in (COPY text: one row a line).
+    else if ((result.copyRows.get(q) ?? 0) !== t.rows) problems.push(`${q}: its COPY holds ${result.copyRows.get(q) ?? 0} rows, the snapshot has ${t.rows}`);
   }
   return problems;
 }
@@ -1068,14 +1084,16 @@ export async function checkDirectoryComplete(dir: string, tables: readonly DumpT
     if (uncompressed && e.copy && f.size === END_OF_COPY.length) onlyEndOfCopy = (await fs.readFile(path.join(dir, f.name))).equals(END_OF_COPY);
     // A table's data file ends with COPY's end marker: a file cut short (or a compressed one that does not decode to
     // its end) lacks it, though it exists and is not empty.
+    let rows: number | undefined;
     if (e.copy && e.desc === 'TABLE DATA' && f.size > 0) {
-      const cut = await copyDataCut(path.join(dir, f.name));
-      if (cut) {
-        files.set(e.dumpId, `its data file ${f.name} ${cut}`);
+      const read = await copyData(path.join(dir, f.name));
+      if (typeof read === 'string') {
+        files.set(e.dumpId, `its data file ${f.name} ${read}`);
         continue;
       }
+      rows = read.rows;
     }
-    files.set(e.dumpId, { bytes: f.size, onlyEndOfCopy, what: `data file ${f.name}` });
+    files.set(e.dumpId, { bytes: f.size, onlyEndOfCopy, ...(rows !== undefined ? { rows } : {}), what: `data file ${f.name}` });
   }
   return { checked: true, structure, problems: tocProblems(structure.entries, tables, (e) => files.get(e.dumpId)!) };
 }
@@ -1084,23 +1102,18 @@ export async function checkDirectoryComplete(dir: string, tables: readonly DumpT
  * Why a table's data file is cut short, or undefined when it ends with COPY's end marker. Compressed files (gzip,
  * zstd) are decoded to their end, in bounded memory; lz4 (Node has no decoder) is left to the verification.
  */
-async function copyDataCut(file: string): Promise<string | undefined> {
+async function copyData(file: string): Promise<string | { rows?: number }> {
   const decoder = file.endsWith('.gz') ? zlib.createGunzip() : file.endsWith('.zst') ? zstdDecoder() : file.endsWith('.lz4') ? null : undefined;
-  if (decoder === null) return undefined;
+  if (decoder === null) return {};
   let tail = Buffer.alloc(0);
+  let newlines = 0;
   const keep = (c: Buffer): void => {
+    newlines += countNewlines(c, 0, c.length);
     tail = Buffer.concat([tail, c.subarray(Math.max(0, c.length - END_OF_COPY.length))]).subarray(-END_OF_COPY.length);
   };
   if (!decoder) {
-    const fh = await fs.open(file, 'r');
-    try {
-      const { size } = await fh.stat();
-      const n = Math.min(size, END_OF_COPY.length);
-      tail = Buffer.alloc(n);
-      await fh.read(tail, 0, n, size - n);
-    } finally {
-      await fh.close();
-    }
+    // Read whole (with the checksum's reused buffer size): the rows are counted as lines.
+    for await (const c of createReadStream(file, { highWaterMark: 1 << 20 })) keep(c as Buffer);
   } else {
     // The tail is kept by a sink at the end of the pipeline: it resolves only after the decoder ended (or failed).
     const sink = new Writable({
@@ -1115,7 +1128,18 @@ async function copyDataCut(file: string): Promise<string | undefined> {
       return `does not decompress (${(err as Error).message}): it is cut short or damaged`;
     }
   }
-  return tail.equals(END_OF_COPY) ? undefined : 'ends before COPY\'s end marker: it is cut short';
+  return tail.equals(END_OF_COPY) ? { rows: newlines - END_NEWLINES } : 'ends before COPY\'s end marker: it is cut short';
+}
+
+/** Newlines in COPY's end marker ("\\.\n\n\n"): a data payload's newlines less these are its rows. */
+const END_NEWLINES = 3;
+
+/** '\n' bytes in buf[from, to): memchr through indexOf. */
+function countNewlines(buf: Buffer, from: number, to: number): number {
+  const view = from === 0 && to === buf.length ? buf : buf.subarray(from, to);
+  let n = 0;
+  for (let at = view.indexOf(10); at !== -1; at = view.indexOf(10, at + 1)) n++;
+  return n;
 }
 
 function zstdDecoder(): Duplex | null {

@@ -252,8 +252,11 @@ function fromVersion1(v: Verification | null): Verification[] {
   if (!v) return [];
   if (v.ok) return [v];
   if (v.failure === PENDING) return [];
-  return (v.mismatches ?? 0) > 0 || V1_DAMAGE.test(v.failure ?? '') ? [v] : [];
+  return (v.mismatches ?? 0) > 0 || (V1_DAMAGE.test(v.failure ?? '') && !V1_ENVIRONMENT.test(v.failure ?? '')) ? [v] : [];
 }
+
+/** Words of a check that could not run, even inside a damage-like message (a full disk while decompressing). */
+const V1_ENVIRONMENT = /No space left|out of memory|killed by|could not run|Permission denied|Cannot run|not found/i;
 
 const V1_DAMAGE = /failed the .+ check|differs from (its|the) manifest|decrypts to content that differs|was modified or damaged|^Decompressing .+ failed|gave \d+ bytes, but pg_dump wrote|does not hold what was recorded/;
 

@@ -1,7 +1,7 @@
 // mode: backup. One snapshot: a REPEATABLE READ READ ONLY transaction exports its snapshot, pg_dump dumps from
 // it while the same transaction records the inventory, so the manifest is exact for what the archive holds.
 // The archive is written under a temporary name, checksummed, renamed into place, and the manifest comes last.
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs, rmSync } from 'node:fs';
 import path from 'node:path';
 import {
   backupName,
@@ -55,8 +55,15 @@ export async function runBackup(ctx: Context): Promise<BackupResult> {
   let finalArchive: string | undefined;
   let name = '';
   let manifestWritten = false;
-  const unregister = ctx.onCancel(async () => {
-    if (partialPath) await fs.rm(partialPath, { recursive: true, force: true });
+  // Synchronous, so nothing of this run's can land between the checks and the exit: the partial archive; and an
+  // archive already renamed into place whose manifest is not (its .partial removed too). A manifest that made it
+  // into place keeps its archive: that backup stays, unverified.
+  const unregister = ctx.onCancel(() => {
+    if (partialPath) rmSync(partialPath, { recursive: true, force: true });
+    if (name && finalArchive && !manifestWritten && !existsSync(manifestPathFor(config.backupDir, name))) {
+      rmSync(`${manifestPathFor(config.backupDir, name)}.partial`, { force: true });
+      rmSync(finalArchive, { recursive: true, force: true });
+    }
   });
   try {
     const server = await readServerInfo(client);

@@ -134,7 +134,7 @@ export async function restoreArchive(
       collectWarnings(res.stderr, warnings);
       if (res.code !== 0 || res.signal) {
         const advice = restoreAdvice(res.stderr);
-        throw new BackupError(`The restore failed and was rolled back: ${describeExit('pg_restore', res.code, res.signal)}: ${withoutData(lastLines(res.stderr))}`, advice.hint, { code: advice.code, damage: advice.damage === true });
+        throw new BackupError(`The restore failed and was rolled back: ${describeExit('pg_restore', res.code, res.signal)}: ${withoutData(lastLines(res.stderr))}`, (res.signal ? KILLED_HINT : advice.hint), { code: advice.code, damage: !res.signal && advice.damage === true });
       }
       return { restoreSeconds: secondsSince(started), indexBuildSeconds: null, warnings };
     }
@@ -154,7 +154,7 @@ export async function restoreArchive(
       collectWarnings(res.stderr, warnings);
       if (res.code !== 0 || res.signal) {
         const advice = restoreAdvice(res.stderr);
-        throw new BackupError(`The restore failed in ${section}: ${describeExit('pg_restore', res.code, res.signal)}: ${withoutData(lastLines(res.stderr))}`, advice.hint, { code: advice.code, damage: advice.damage === true });
+        throw new BackupError(`The restore failed in ${section}: ${describeExit('pg_restore', res.code, res.signal)}: ${withoutData(lastLines(res.stderr))}`, (res.signal ? KILLED_HINT : advice.hint), { code: advice.code, damage: !res.signal && advice.damage === true });
       }
       const secs = secondsSince(t0);
       logger.info(`  ${section}: ${secs.toFixed(1)} s`);
@@ -242,6 +242,9 @@ function decompressError(name: string, detail: string, couldNotRun: boolean, cau
   return new BackupError(`Decompressing ${name} failed: ${detail}`, 'The archive is damaged; use another backup and run a new one', { code: 'restore-archive-damaged', damage: true, ...(cause ? { cause } : {}) });
 }
 
+
+/** A restore tool killed by a signal (the OOM killer, a crash): never the archive's fault. */
+const KILLED_HINT = 'It was killed by a signal (out of memory, or a crash): check the machine\'s memory and the server; this says nothing about the archive';
 
 /** What to do about a failed pg_restore or psql, from its error output. */
 export function restoreAdvice(stderr: string): { code: ErrorCode; hint: string; damage?: boolean } {

@@ -287,6 +287,34 @@ describe('an empty or cut dump is refused while it is written, whatever verify s
     }
   });
 
+  test('a dump that lost rows (every other COPY line dropped, the structure intact) is refused: its rows are counted', async () => {
+    const drop = `awk 'BEGIN{c=0} /^COPY / {inside=1; print; next} inside && /^\\\\\.$/ {inside=0; print; next} inside {c++; if (c % 2) next} {print}'`;
+    const plainWrap = wrapper(drop);
+    for (const compression of ['none', 'zstd']) {
+      const d = freshDir(`thinned-plain-${compression}`);
+      const r = await runAction({ 'database-url': big.url, 'backup-dir': d, format: 'plain', compression, verify: 'quick', 'pg-bin-dir': plainWrap });
+      expect(r.code, r.stdout).not.toBe(0);
+      expect(errorLines(r)[0]).toMatch(/its COPY holds \d+ rows, the snapshot has \d+.*#dump-incomplete\)$/);
+      expect(readdirSync(d)).toEqual([]);
+    }
+    // A directory archive whose data files lost every other row after pg_dump wrote them (end marker kept).
+    const wrap = mkdtempSync(path.join(os.tmpdir(), 'pgvb-thindir-'));
+    for (const t of ['pg_restore', 'psql']) {
+      writeFileSync(path.join(wrap, t), `#!/bin/sh\nexec "${binDir}/${t}" "$@"\n`);
+      chmodSync(path.join(wrap, t), 0o755);
+    }
+    writeFileSync(
+      path.join(wrap, 'pg_dump'),
+      `#!/bin/sh\nif [ "$1" = "--version" ]; then exec "${binDir}/pg_dump" --version; fi\n"${binDir}/pg_dump" "$@" || exit $?\nfor a in "$@"; do case "$a" in --file=*) dir="\${a#--file=}";; esac; done\nfor f in "$dir"/[0-9]*.dat; do awk 'NR % 2 == 0 && !/^\\\\\.$/ && $0 != "" {next} {print}' "$f" > "$f.x" && mv "$f.x" "$f"; done\nexit 0\n`,
+    );
+    chmodSync(path.join(wrap, 'pg_dump'), 0o755);
+    const d = freshDir('thinned-dir');
+    const r = await runAction({ 'database-url': big.url, 'backup-dir': d, format: 'directory', compression: 'none', verify: 'quick', 'pg-bin-dir': wrap });
+    expect(r.code, r.stdout).not.toBe(0);
+    expect(errorLines(r)[0]).toMatch(/holds \d+ rows, the snapshot has \d+.*#dump-incomplete\)$/);
+    expect(readdirSync(d)).toEqual([]);
+  });
+
   test('a complete dump says what its self-check saw', async () => {
     const d = freshDir('selfcheck-ok');
     for (const [format, compression] of [['custom', 'zstd'], ['custom', 'none'], ['plain', 'gzip'], ['directory', 'gzip']] as const) {
@@ -300,8 +328,8 @@ describe('an empty or cut dump is refused while it is written, whatever verify s
 
 describe('damage is recorded, and the metrics say so', () => {
   test('a backup whose test restore differs from the manifest: recorded bad, verification_success 0, BackupVerificationFailed would fire', async () => {
-    // A pg_dump wrapper that drops one data row of a plain dump: the archive is complete (header, every COPY, the
-    // footer), but it does not hold what the snapshot counted.
+    // A pg_dump wrapper that blanks one chunk's embedding in a plain dump: the archive is complete (header, every
+    // COPY with its exact rows, the footer), but it does not hold what the snapshot recorded.
     const n = (await sql<{ n: string }>(db.url, `SELECT current_setting('server_version_num') AS n`))[0]!.n;
     const tools = await findClientTools(Math.floor(Number(n) / 10000), { env: process.env, logger: { info() {}, warning() {}, error() {}, debug() {}, group: (_n, fn) => fn() } });
     expect(tools.kind).toBe('local');
@@ -311,15 +339,15 @@ describe('damage is recorded, and the metrics say so', () => {
       writeFileSync(path.join(wrap, t), `#!/bin/sh\nexec "${binDir}/${t}" "$@"\n`);
       chmodSync(path.join(wrap, t), 0o755);
     }
-    // Deletes the first data line after the COPY of public.chunks (no table refers to it).
-    writeFileSync(path.join(wrap, 'pg_dump'), `#!/bin/sh\nif [ "$1" = "--version" ]; then exec "${binDir}/pg_dump" --version; fi\n"${binDir}/pg_dump" "$@" | awk 'skip==1 {skip=0; next} /^COPY public.chunks / {skip=1} {print}'\n`);
+    // Sets the embedding (the last column) of the first row after the COPY of public.chunks to NULL.
+    writeFileSync(path.join(wrap, 'pg_dump'), `#!/bin/sh\nif [ "$1" = "--version" ]; then exec "${binDir}/pg_dump" --version; fi\n"${binDir}/pg_dump" "$@" | awk 'BEGIN{FS=OFS="\\t"} blank==1 {$NF="\\\\N"; blank=0} /^COPY public.chunks / {blank=1} {print}'\n`);
     chmodSync(path.join(wrap, 'pg_dump'), 0o755);
     const d = freshDir('dropped-row');
     const metrics = path.join(work, 'damage.prom');
     const r = await runAction({ 'database-url': db.url, 'backup-dir': d, format: 'plain', verify: 'full', 'pg-bin-dir': wrap, 'metrics-file': metrics });
     expect(r.code).not.toBe(0);
     expect(r.stdout).toMatch(/::error::Backup \w+ was written but failed verification: the test restore differs from the manifest in \d+ places \(see above\)\. The backup is kept for inspection and recorded as bad/);
-    expect(r.stdout).toMatch(/::error::rows public\.chunks: expected \d+, restored \d+/);
+    expect(r.stdout).toMatch(/::error::vector column public\.chunks\.embedding: expected \d+ non-null, restored \d+ non-null/);
     const [file] = Object.keys(manifests(d));
     const m = JSON.parse(manifests(d)[file!]!) as Manifest;
     expect(standingOf(m.verifications).standing).toBe('bad');

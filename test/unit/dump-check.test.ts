@@ -438,7 +438,11 @@ describe('checkCustomComplete: the manifest\'s rules', () => {
       { schema: 'public', name: 'empty', kind: 'table', rows: 5, hasData: true },
       { schema: 'public', name: 'docs', kind: 'table', rows: 0, hasData: true },
     ];
-    expect(checkCustomComplete(s, tables)).toEqual(["public.empty: its data block holds no rows, only COPY's end marker (the table has 5 rows)"]);
+    expect(checkCustomComplete(s, tables)).toEqual([
+      "public.empty: its data block holds no rows, only COPY's end marker (the table has 5 rows)",
+      // Rows are counted exactly in uncompressed blocks: more than the snapshot had is as wrong as fewer.
+      'public.docs: its data block holds 3 rows, the snapshot has 0',
+    ]);
   });
 
   test('entries the manifest expects', () => {
@@ -518,6 +522,7 @@ describe('PlainDumpChecker', () => {
     const cut = plain(PLAIN.slice(0, PLAIN.indexOf('2\ttwo')));
     expect(checkPlainComplete(cut, TABLES)).toEqual([
       'no completion footer ("-- PostgreSQL database dump complete") at the end: the dump is truncated, or bytes follow it',
+      'public.docs: its COPY holds 1 rows, the snapshot has 3',
       'Search Space.My "Docs" ü: no COPY',
       'public.empty: no COPY',
       'public.mv: no REFRESH MATERIALIZED VIEW',
@@ -527,6 +532,9 @@ describe('PlainDumpChecker', () => {
     expect(checkPlainComplete(headless, TABLES)).toEqual(['no pg_dump header ("-- PostgreSQL database dump") at the start']);
     const emptied = plain(PLAIN.replace('1\tone\n2\ttwo\n3\tthree\n', ''));
     expect(checkPlainComplete(emptied, TABLES)).toEqual(['public.docs: its COPY holds no rows (the table has 3 rows)']);
+    // Every other row dropped (a wrapper, or a broken pipe that lost data): the counts are exact.
+    const thinned = plain(PLAIN.replace('1\tone\n2\ttwo\n3\tthree\n', '1\tone\n3\tthree\n'));
+    expect(checkPlainComplete(thinned, TABLES)).toEqual(['public.docs: its COPY holds 2 rows, the snapshot has 3']);
   });
 
   test('a COPY line longer than the scanned prefix still counts its rows; the end marker split across pushes', () => {
@@ -587,7 +595,7 @@ describe('checkDirectoryComplete', () => {
 
   test('compressed files are found by their suffix', async () => {
     const gz = (text: string): Buffer => gzipSync(Buffer.from(text, 'latin1'));
-    const dir = makeDir({ '20.dat.gz': gz(`1\ta\n2\tb\n${END}`), '22.dat.gz': gz(`1\n${END}`), 'blobs.toc': '16743 blob_16743.dat\n', 'blob_16743.dat.gz': gz('lo') }, { compression: 6 });
+    const dir = makeDir({ '20.dat.gz': gz(`1\ta\n2\tb\n${END}`), '22.dat.gz': gz(END), 'blobs.toc': '16743 blob_16743.dat\n', 'blob_16743.dat.gz': gz('lo') }, { compression: 6 });
     expect((await checkDirectoryComplete(dir, tables)).problems).toEqual([]);
   });
 
@@ -595,10 +603,13 @@ describe('checkDirectoryComplete', () => {
     const cutPlain = makeDir({ ...good, '20.dat': '1\ta\n2\tb' });
     expect((await checkDirectoryComplete(cutPlain, tables)).problems).toEqual(["public.docs: its data file 20.dat ends before COPY's end marker: it is cut short"]);
     const whole = gzipSync(Buffer.from(`1\ta\n2\tb\n${END}`, 'latin1'));
-    const gz = (b: Buffer): Record<string, string | Buffer> => ({ '20.dat.gz': b, '22.dat.gz': gzipSync(Buffer.from(`1\n${END}`, 'latin1')), 'blobs.toc': '16743 blob_16743.dat\n', 'blob_16743.dat.gz': gzipSync(Buffer.from('lo')) });
+    const gz = (b: Buffer): Record<string, string | Buffer> => ({ '20.dat.gz': b, '22.dat.gz': gzipSync(Buffer.from(END, 'latin1')), 'blobs.toc': '16743 blob_16743.dat\n', 'blob_16743.dat.gz': gzipSync(Buffer.from('lo')) });
     const cutGz = makeDir(gz(whole.subarray(0, whole.length - 10)), { compression: 6 });
     expect((await checkDirectoryComplete(cutGz, tables)).problems).toEqual([expect.stringMatching(/^public\.docs: its data file 20\.dat\.gz does not decompress \(unexpected end of file\): it is cut short or damaged$/)]);
     // A whole gzip stream of data cut before the marker (pg_dump's output cut, then compressed).
+    // A row dropped inside a whole, well-formed file: its rows are counted.
+    const thinnedPlain = makeDir({ ...good, '20.dat': '1\n' + END });
+    expect((await checkDirectoryComplete(thinnedPlain, tables)).problems).toEqual(['public.docs: its data file 20.dat holds 1 rows, the snapshot has 2']);
     const shortGz = makeDir(gz(gzipSync(Buffer.from('1\ta\n2\tb\n', 'latin1'))), { compression: 6 });
     expect((await checkDirectoryComplete(shortGz, tables)).problems).toEqual(["public.docs: its data file 20.dat.gz ends before COPY's end marker: it is cut short"]);
   });

@@ -237,6 +237,7 @@ describe('standing from the verification history', () => {
     ['Backup x failed the sha256 (the archive differs from what was written) check. The backup is damaged ...', 'bad'],
     ['Backup x failed the zstd structure (the zstd stream ends inside a frame) check. ...', 'bad'],
     ['Decompressing x failed: zstd -d exited with code 1: ... The archive is damaged ...', 'bad'],
+    ['Decompressing x failed: zstd: error 70 : Write error : No space left on device. The archive is damaged or the disk is full ...', 'unverified'],
     ['Decrypting backup x failed: ... The encrypted archive was modified or damaged; ...', 'bad'],
   ])('a version 1 failure %#: %s reads as %s (only damage stays a failure)', (failure, expected) => {
     const v = { level: 'full', ok: false, at: '2026-01-07T14:31:00.000Z', checks: [], failure };
