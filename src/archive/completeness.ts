@@ -4,7 +4,6 @@
 // to its end; a plain dump's header, COPY statements and completion footer. Where only compressed bytes pass through
 // this process (the zstd program writes the archive file itself), they are decompressed on libuv's thread pool
 // beside the checksum's read, with backpressure. A directory archive is checked from its files once pg_dump exited.
-import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
 import zlib from 'node:zlib';
 import { BackupError } from '../errors.js';
@@ -57,8 +56,12 @@ export class CompletenessTap {
       return;
     }
     if (this.decodeError) return;
-    // The decoder keeps the buffer until it ran: a copy, since the caller reuses its own.
-    if (!this.decoder.write(Buffer.from(chunk))) return once(this.decoder, 'drain').then(() => undefined, () => undefined);
+    // The caller reuses its buffer once this settles: wait until the decoder consumed it (no copy, and at most one
+    // chunk in flight, so memory stays flat whatever the dump's size).
+    const decoder = this.decoder;
+    return new Promise<void>((resolve) => {
+      decoder.write(chunk, () => resolve());
+    });
   }
 
   /** The walk's result; an ArchiveStructureError (thrown) when the bytes end inside the archive's structure. */
