@@ -47,6 +47,30 @@ function manifests(dir: string): Record<string, string> {
   );
 }
 
+/** The real client binaries of the test server's major. */
+async function realBinDir(url: string): Promise<string> {
+  const n = (await sql<{ n: string }>(url, `SELECT current_setting('server_version_num') AS n`))[0]!.n;
+  const tools = await findClientTools(Math.floor(Number(n) / 10000), { env: process.env, logger: { info() {}, warning() {}, error() {}, debug() {}, group: (_n, fn) => fn() } });
+  expect(tools.kind).toBe('local');
+  return tools.kind === 'local' ? tools.dir : '';
+}
+
+/**
+ * A pg-bin-dir of shell wrappers: each of pg_dump, pg_restore and psql execs the real one, except those given a
+ * script body (null: left out). A pg_dump body's --version is the real one's.
+ */
+function binWrappers(real: string, bodies: Partial<Record<'pg_dump' | 'pg_restore' | 'psql', string | null>>): string {
+  const wrap = mkdtempSync(path.join(os.tmpdir(), 'pgvb-wrap-'));
+  for (const t of ['pg_dump', 'pg_restore', 'psql'] as const) {
+    const body = bodies[t];
+    if (body === null) continue;
+    const script = body === undefined ? `exec "${real}/${t}" "$@"` : `if [ "$1" = "--version" ]; then exec "${real}/${t}" --version; fi\n${body}`;
+    writeFileSync(path.join(wrap, t), `#!/bin/sh\n${script}\n`);
+    chmodSync(path.join(wrap, t), 0o755);
+  }
+  return wrap;
+}
+
 const errorLines = (r: RunResult): string[] => r.stdout.split('\n').filter((l) => l.startsWith('::error::'));
 
 /** Moves a backup's createdAt into the past (retention orders and ages by the manifest's time). */
@@ -147,9 +171,7 @@ describe('a check that could not run changes nothing and never feeds retention',
     const made1 = await runAction({ 'database-url': db.url, 'backup-dir': d, verify: 'quick' });
     expect(made1.code, made1.stdout).toBe(0);
     const before = manifests(d);
-    const n = (await sql<{ n: string }>(db.url, `SELECT current_setting('server_version_num') AS n`))[0]!.n;
-    const tools = await findClientTools(Math.floor(Number(n) / 10000), { env: process.env, logger: { info() {}, warning() {}, error() {}, debug() {}, group: (_n, fn) => fn() } });
-    const real = tools.kind === 'local' ? tools.dir : '';
+    const real = await realBinDir(db.url);
     for (const body of [
       'echo "pg_restore: error while loading shared libraries: libpq.so.5: cannot open shared object file" >&2; exit 127',
       'kill -KILL $$',
@@ -157,15 +179,7 @@ describe('a check that could not run changes nothing and never feeds retention',
       'echo "pg_restore: error: something nobody expected" >&2; exit 1',
       null,
     ]) {
-      const wrap = mkdtempSync(path.join(os.tmpdir(), 'pgvb-badrestore-'));
-      for (const t of ['pg_dump', 'psql']) {
-        writeFileSync(path.join(wrap, t), `#!/bin/sh\nexec "${real}/${t}" "$@"\n`);
-        chmodSync(path.join(wrap, t), 0o755);
-      }
-      if (body !== null) {
-        writeFileSync(path.join(wrap, 'pg_restore'), `#!/bin/sh\nif [ "$1" = "--version" ]; then exec "${real}/pg_restore" --version; fi\n${body}\n`);
-        chmodSync(path.join(wrap, 'pg_restore'), 0o755);
-      }
+      const wrap = binWrappers(real, { pg_restore: body });
       const r = await runAction({ mode: 'verify', 'backup-dir': d, 'database-url': db.url, 'pg-bin-dir': wrap });
       expect(r.code, `${body}: ${r.stdout}`).not.toBe(0);
       expect(errorLines(r), `${body}: ${r.stdout}`).toHaveLength(1);
@@ -218,9 +232,7 @@ describe('an empty or cut dump is refused while it is written, whatever verify s
   beforeAll(async () => {
     // Over a megabyte of dump, several tables: a cut at 1 MiB lands inside the data.
     big = await createDatabase('integ_cut', { documents: 1500, dimensions: 96 });
-    const n = (await sql<{ n: string }>(big.url, `SELECT current_setting('server_version_num') AS n`))[0]!.n;
-    const tools = await findClientTools(Math.floor(Number(n) / 10000), { env: process.env, logger: { info() {}, warning() {}, error() {}, debug() {}, group: (_n, fn) => fn() } });
-    binDir = tools.kind === 'local' ? tools.dir : '';
+    binDir = await realBinDir(big.url);
   }, 120_000);
   afterAll(async () => {
     await dropDatabase(big.name);
@@ -228,14 +240,7 @@ describe('an empty or cut dump is refused while it is written, whatever verify s
 
   /** A pg-bin-dir whose pg_dump exits 0 after passing on only what `filter` (a shell pipeline stage) lets through. */
   function wrapper(filter: string): string {
-    const wrap = mkdtempSync(path.join(os.tmpdir(), 'pgvb-cutdump-'));
-    for (const t of ['pg_restore', 'psql']) {
-      writeFileSync(path.join(wrap, t), `#!/bin/sh\nexec "${binDir}/${t}" "$@"\n`);
-      chmodSync(path.join(wrap, t), 0o755);
-    }
-    writeFileSync(path.join(wrap, 'pg_dump'), `#!/bin/sh\nif [ "$1" = "--version" ]; then exec "${binDir}/pg_dump" --version; fi\n"${binDir}/pg_dump" "$@" | ${filter}\nexit 0\n`);
-    chmodSync(path.join(wrap, 'pg_dump'), 0o755);
-    return wrap;
+    return binWrappers(binDir, { pg_dump: `"${binDir}/pg_dump" "$@" | ${filter}\nexit 0` });
   }
 
   test.each([
@@ -265,17 +270,10 @@ describe('an empty or cut dump is refused while it is written, whatever verify s
 
   test('a directory archive whose largest data file is missing, empty or cut short: refused, nothing kept', async () => {
     for (const damage of ['rm -f', ': >', 'truncate -s %half', 'truncate -s -10']) {
-      const wrap = mkdtempSync(path.join(os.tmpdir(), 'pgvb-cutdir-'));
-      for (const t of ['pg_restore', 'psql']) {
-        writeFileSync(path.join(wrap, t), `#!/bin/sh\nexec "${binDir}/${t}" "$@"\n`);
-        chmodSync(path.join(wrap, t), 0o755);
-      }
-      // After pg_dump wrote the directory: remove (or empty) its largest data file, and exit 0.
-      writeFileSync(
-        path.join(wrap, 'pg_dump'),
-        `#!/bin/sh\nif [ "$1" = "--version" ]; then exec "${binDir}/pg_dump" --version; fi\n"${binDir}/pg_dump" "$@" || exit $?\nfor a in "$@"; do case "$a" in --file=*) dir="\${a#--file=}";; esac; done\nbig=$(ls -S "$dir"/*.dat* | head -n 1)\nhalf=$(( $(stat -c %s "$big") / 2 ))\n${damage.replace('%half', '$half')} "$big"\nexit 0\n`,
-      );
-      chmodSync(path.join(wrap, 'pg_dump'), 0o755);
+      // After pg_dump wrote the directory: remove (or empty, or cut) its largest data file, and exit 0.
+      const wrap = binWrappers(binDir, {
+        pg_dump: `"${binDir}/pg_dump" "$@" || exit $?\nfor a in "$@"; do case "$a" in --file=*) dir="\${a#--file=}";; esac; done\nbig=$(ls -S "$dir"/*.dat* | head -n 1)\nhalf=$(( $(stat -c %s "$big") / 2 ))\n${damage.replace('%half', '$half')} "$big"\nexit 0`,
+      });
       for (const compression of ['gzip', 'none']) {
         const d = freshDir(`cut-dir-${compression}-${damage.replace(/\W+/g, '_')}`);
         const r = await runAction({ 'database-url': big.url, 'backup-dir': d, format: 'directory', compression, verify: 'quick', 'pg-bin-dir': wrap });
@@ -298,16 +296,9 @@ describe('an empty or cut dump is refused while it is written, whatever verify s
       expect(readdirSync(d)).toEqual([]);
     }
     // A directory archive whose data files lost every other row after pg_dump wrote them (end marker kept).
-    const wrap = mkdtempSync(path.join(os.tmpdir(), 'pgvb-thindir-'));
-    for (const t of ['pg_restore', 'psql']) {
-      writeFileSync(path.join(wrap, t), `#!/bin/sh\nexec "${binDir}/${t}" "$@"\n`);
-      chmodSync(path.join(wrap, t), 0o755);
-    }
-    writeFileSync(
-      path.join(wrap, 'pg_dump'),
-      `#!/bin/sh\nif [ "$1" = "--version" ]; then exec "${binDir}/pg_dump" --version; fi\n"${binDir}/pg_dump" "$@" || exit $?\nfor a in "$@"; do case "$a" in --file=*) dir="\${a#--file=}";; esac; done\nfor f in "$dir"/[0-9]*.dat; do awk 'NR % 2 == 0 && !/^\\\\\.$/ && $0 != "" {next} {print}' "$f" > "$f.x" && mv "$f.x" "$f"; done\nexit 0\n`,
-    );
-    chmodSync(path.join(wrap, 'pg_dump'), 0o755);
+    const wrap = binWrappers(binDir, {
+      pg_dump: `"${binDir}/pg_dump" "$@" || exit $?\nfor a in "$@"; do case "$a" in --file=*) dir="\${a#--file=}";; esac; done\nfor f in "$dir"/[0-9]*.dat; do awk 'NR % 2 == 0 && !/^\\\\\.$/ && $0 != "" {next} {print}' "$f" > "$f.x" && mv "$f.x" "$f"; done\nexit 0`,
+    });
     const d = freshDir('thinned-dir');
     const r = await runAction({ 'database-url': big.url, 'backup-dir': d, format: 'directory', compression: 'none', verify: 'quick', 'pg-bin-dir': wrap });
     expect(r.code, r.stdout).not.toBe(0);
@@ -330,18 +321,9 @@ describe('damage is recorded, and the metrics say so', () => {
   test('a backup whose test restore differs from the manifest: recorded bad, verification_success 0, BackupVerificationFailed would fire', async () => {
     // A pg_dump wrapper that blanks one chunk's embedding in a plain dump: the archive is complete (header, every
     // COPY with its exact rows, the footer), but it does not hold what the snapshot recorded.
-    const n = (await sql<{ n: string }>(db.url, `SELECT current_setting('server_version_num') AS n`))[0]!.n;
-    const tools = await findClientTools(Math.floor(Number(n) / 10000), { env: process.env, logger: { info() {}, warning() {}, error() {}, debug() {}, group: (_n, fn) => fn() } });
-    expect(tools.kind).toBe('local');
-    const binDir = tools.kind === 'local' ? tools.dir : '';
-    const wrap = mkdtempSync(path.join(os.tmpdir(), 'pgvb-droprow-'));
-    for (const t of ['pg_restore', 'psql']) {
-      writeFileSync(path.join(wrap, t), `#!/bin/sh\nexec "${binDir}/${t}" "$@"\n`);
-      chmodSync(path.join(wrap, t), 0o755);
-    }
+    const binDir = await realBinDir(db.url);
     // Sets the embedding (the last column) of the first row after the COPY of public.chunks to NULL.
-    writeFileSync(path.join(wrap, 'pg_dump'), `#!/bin/sh\nif [ "$1" = "--version" ]; then exec "${binDir}/pg_dump" --version; fi\n"${binDir}/pg_dump" "$@" | awk 'BEGIN{FS=OFS="\\t"} blank==1 {$NF="\\\\N"; blank=0} /^COPY public.chunks / {blank=1} {print}'\n`);
-    chmodSync(path.join(wrap, 'pg_dump'), 0o755);
+    const wrap = binWrappers(binDir, { pg_dump: `"${binDir}/pg_dump" "$@" | awk 'BEGIN{FS=OFS="\\t"} blank==1 {$NF="\\\\N"; blank=0} /^COPY public.chunks / {blank=1} {print}'` });
     const d = freshDir('dropped-row');
     const metrics = path.join(work, 'damage.prom');
     const r = await runAction({ 'database-url': db.url, 'backup-dir': d, format: 'plain', verify: 'full', 'pg-bin-dir': wrap, 'metrics-file': metrics });
