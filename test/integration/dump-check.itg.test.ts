@@ -13,7 +13,6 @@ import {
   checkPlainComplete,
   CustomArchiveWalker,
   PlainDumpChecker,
-  type CustomArchiveStructure,
   type DumpTable,
 } from '../../src/archive/dump-check.js';
 import { spawnCommand, waitForExit, run, Tail } from '../../src/exec.js';
@@ -22,6 +21,7 @@ import { libpqEnv, resolveConnection } from '../../src/postgres/connection.js';
 import { readInventory } from '../../src/postgres/inventory.js';
 import { findClientTools, serverMajor, toolCommand, type PgTools } from '../../src/postgres/tools.js';
 import { createDatabase, dropDatabase, withClient } from '../helpers/pg.js';
+import { walk, walkReusing } from '../helpers/walk.js';
 
 /** Small on purpose (every cut point of its archives is tried): each shape a completeness check must get right. */
 async function seedShapes(c: pg.Client): Promise<void> {
@@ -112,24 +112,6 @@ afterAll(async () => {
   for (const db of [small, medium]) if (db) await dropDatabase(db.name);
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
-
-function walk(buf: Buffer, chunk = buf.length || 1): CustomArchiveStructure {
-  const w = new CustomArchiveWalker();
-  for (let i = 0; i < buf.length; i += chunk) w.push(buf.subarray(i, i + chunk));
-  return w.end();
-}
-
-/** Through one buffer overwritten after each push, as a read loop reuses its buffer. */
-function walkReusing(buf: Buffer, size: number): CustomArchiveStructure {
-  const w = new CustomArchiveWalker();
-  const scratch = Buffer.alloc(size);
-  for (let i = 0; i < buf.length; i += size) {
-    const n = buf.copy(scratch, 0, i, i + size);
-    w.push(scratch.subarray(0, n));
-    scratch.fill(0x5a);
-  }
-  return w.end();
-}
 
 /** The ArchiveStructureError's message, or the completeness problems of what was walked. */
 function refusal(buf: Buffer, tables: DumpTable[], chunk?: number): string[] {

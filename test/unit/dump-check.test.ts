@@ -12,9 +12,9 @@ import {
   checkPlainComplete,
   CustomArchiveWalker,
   PlainDumpChecker,
-  type CustomArchiveStructure,
   type DumpTable,
 } from '../../src/archive/dump-check.js';
+import { walk, walkReusing } from '../helpers/walk.js';
 
 // ---- a small pg_dump archive writer (pg_backup_archiver.c WriteHead/WriteToc, pg_backup_custom.c) ----
 
@@ -181,24 +181,6 @@ function sample(minor: number, opts: { intSize?: number; compression?: number; o
     r = sizes(ENTRIES.map((e) => (ids.includes(e.dumpId) ? { ...e, dataState: 2, offset: r.starts[ids.indexOf(e.dumpId)]! } : e)));
   }
   return { buf: r.w.buffer(), blockStarts: r.starts, tocEnd: r.tocEnd };
-}
-
-function walk(buf: Buffer, chunk = buf.length || 1): CustomArchiveStructure {
-  const w = new CustomArchiveWalker();
-  for (let i = 0; i < buf.length; i += chunk) w.push(buf.subarray(i, i + chunk));
-  return w.end();
-}
-
-/** Pushes through one buffer that is overwritten after each push, as a reading loop reuses its buffer. */
-function walkReusing(buf: Buffer, size: number): CustomArchiveStructure {
-  const w = new CustomArchiveWalker();
-  const scratch = Buffer.alloc(size);
-  for (let i = 0; i < buf.length; i += size) {
-    const n = buf.copy(scratch, 0, i, i + size);
-    w.push(scratch.subarray(0, n));
-    scratch.fill(0xa5);
-  }
-  return w.end();
 }
 
 function walkError(buf: Buffer, chunk?: number): string {
