@@ -74,7 +74,7 @@ export const INPUTS = [
   },
   {
     name: 'backup',
-    description: 'For verify, test-restore and restore: latest (the newest complete, good backup of the database in any destination), a backup name, or a path.',
+    description: 'For verify, test-restore and restore: latest (for restore the newest good, verified backup of the database in any destination; for verify and test-restore the newest one not found bad, so an unverified one can be proven), a backup name, or a path.',
     default: 'latest',
   },
   {
@@ -130,7 +130,7 @@ export const INPUTS = [
   },
   {
     name: 'keep-min',
-    description: 'Always keep at least this many newest complete backups, whatever their age.',
+    description: 'Always keep at least this many newest good (verified) backups, whatever their age; unverified and bad ones do not count.',
     default: '1',
   },
   {
