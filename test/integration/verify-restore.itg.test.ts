@@ -91,14 +91,22 @@ describe('verify: good backups pass', () => {
 
   test('the CLI verifies every backup in a directory (--all) and by path', async () => {
     const dir = mkdtempSync(path.join(tmp, 'all-'));
+    // The two were written in their own directories, possibly within the same second and so under the same name:
+    // each gets a name of its own here (manifest name, archive file and file names together).
+    const placed: string[] = [];
     for (const key of ['custom', 'plain']) {
-      copyFileSync(backups[key]!.archive, path.join(dir, path.basename(backups[key]!.archive)));
-      copyFileSync(backups[key]!.manifest, path.join(dir, path.basename(backups[key]!.manifest)));
+      const m = JSON.parse(readFileSync(backups[key]!.manifest, 'utf8')) as Manifest;
+      const suffix = path.basename(backups[key]!.archive).slice(m.name.length);
+      m.name = `${m.name}_${key}`;
+      m.archive.file = m.name + suffix;
+      copyFileSync(backups[key]!.archive, path.join(dir, m.archive.file));
+      writeFileSync(path.join(dir, `${m.name}.json`), JSON.stringify(m));
+      placed.push(path.join(dir, m.archive.file));
     }
     const all = await runCli(['verify', '--all', '--backup-dir', dir]);
     expect(all.code, all.stderr).toBe(0);
     expect(all.stderr.match(/== Verify /g)?.length).toBe(2);
-    const one = await runCli(['verify', path.join(dir, path.basename(backups.plain!.archive))]);
+    const one = await runCli(['verify', placed[1]!]);
     expect(one.code, one.stderr).toBe(0);
     expect(one.stdout).toContain('verified=true');
   });
