@@ -5,9 +5,8 @@
 // this process (the zstd program writes the archive file itself), they are decompressed on libuv's thread pool
 // beside the checksum's read, with backpressure. A directory archive is checked from its files once pg_dump exited.
 import type { Duplex } from 'node:stream';
-import zlib from 'node:zlib';
 import { BackupError } from '../errors.js';
-import { checkCustomComplete, checkDirectoryComplete, checkPlainComplete, CustomArchiveWalker, PlainDumpChecker, type CustomArchiveStructure, type DumpTable, type PlainDumpResult } from './dump-check.js';
+import { checkCustomComplete, checkDirectoryComplete, checkPlainComplete, CustomArchiveWalker, nodeDecoder, PlainDumpChecker, type CustomArchiveStructure, type DumpTable, type PlainDumpResult } from './dump-check.js';
 import type { CompressionMethod, Format } from './manifest.js';
 
 /** What the walk found, judged against the snapshot's tables once both are known. */
@@ -16,10 +15,9 @@ export type DumpShape = { format: 'custom'; structure: CustomArchiveStructure } 
 type Decoder = Duplex;
 
 function decoderFor(method: Exclude<CompressionMethod, 'none'>): Decoder {
-  const z = zlib as typeof zlib & { createZstdDecompress?: (o?: { chunkSize?: number }) => Duplex };
-  if (method === 'gzip') return zlib.createGunzip({ chunkSize: 1 << 20 });
-  if (!z.createZstdDecompress) throw new BackupError('This Node.js has no zstd decompression for the backup\'s self-check', 'Run on Node 24 (the action does), or set compression: gzip', { code: 'tool-zstd' });
-  return z.createZstdDecompress({ chunkSize: 1 << 20 });
+  const d = nodeDecoder(method);
+  if (!d) throw new BackupError('This Node.js has no zstd decompression for the backup\'s self-check', 'Run on Node 24 (the action does), or set compression: gzip', { code: 'tool-zstd' });
+  return d;
 }
 
 /**

@@ -1103,7 +1103,7 @@ export async function checkDirectoryComplete(dir: string, tables: readonly DumpT
  * zstd) are decoded to their end, in bounded memory; lz4 (Node has no decoder) is left to the verification.
  */
 async function copyData(file: string): Promise<string | { rows?: number }> {
-  const decoder = file.endsWith('.gz') ? zlib.createGunzip() : file.endsWith('.zst') ? zstdDecoder() : file.endsWith('.lz4') ? null : undefined;
+  const decoder = file.endsWith('.gz') ? nodeDecoder('gzip') : file.endsWith('.zst') ? nodeDecoder('zstd') : file.endsWith('.lz4') ? null : undefined;
   if (decoder === null) return {};
   let tail = Buffer.alloc(0);
   let newlines = 0;
@@ -1142,9 +1142,15 @@ function countNewlines(buf: Buffer, from: number, to: number): number {
   return n;
 }
 
-function zstdDecoder(): Duplex | null {
-  const z = zlib as typeof zlib & { createZstdDecompress?: () => Duplex };
-  return z.createZstdDecompress ? z.createZstdDecompress() : null;
+/**
+ * Node's own decoder for a compression pg_dump or we write (zlib's thread pool, 1 MiB output chunks); null where
+ * this Node has none (zstd before Node 23.8, lz4 always).
+ */
+export function nodeDecoder(method: 'gzip' | 'zstd' | 'lz4'): Duplex | null {
+  const z = zlib as typeof zlib & { createZstdDecompress?: (o?: { chunkSize?: number }) => Duplex };
+  if (method === 'gzip') return zlib.createGunzip({ chunkSize: 1 << 20 });
+  if (method === 'zstd' && z.createZstdDecompress) return z.createZstdDecompress({ chunkSize: 1 << 20 });
+  return null;
 }
 
 /** The large-object list (blobs.toc, blobs_<id>.toc: "<oid> blob_<oid>.dat" lines) names files that exist. */

@@ -1,6 +1,6 @@
 // Feeding a custom-archive walker the way its callers do: in chunks of any size, or through one buffer that is
 // overwritten after each push (a read loop reusing its buffer).
-import { CustomArchiveWalker, type CustomArchiveStructure } from '../../src/archive/dump-check.js';
+import { CustomArchiveWalker, PlainDumpChecker, type CustomArchiveStructure } from '../../src/archive/dump-check.js';
 
 export function walk(buf: Buffer, chunk = buf.length || 1): CustomArchiveStructure {
   const w = new CustomArchiveWalker();
@@ -8,13 +8,25 @@ export function walk(buf: Buffer, chunk = buf.length || 1): CustomArchiveStructu
   return w.end();
 }
 
-export function walkReusing(buf: Buffer, size: number): CustomArchiveStructure {
-  const w = new CustomArchiveWalker();
+/** Pushes `buf` through one scratch buffer of `size` bytes that is overwritten after each push. */
+export function pushReusing(buf: Buffer, size: number, push: (chunk: Buffer) => void, fill = 0xa5): void {
   const scratch = Buffer.alloc(size);
   for (let i = 0; i < buf.length; i += size) {
     const n = buf.copy(scratch, 0, i, i + size);
-    w.push(scratch.subarray(0, n));
-    scratch.fill(0xa5);
+    push(scratch.subarray(0, n));
+    scratch.fill(fill);
   }
+}
+
+export function walkReusing(buf: Buffer, size: number): CustomArchiveStructure {
+  const w = new CustomArchiveWalker();
+  pushReusing(buf, size, (c) => w.push(c));
   return w.end();
+}
+
+/** A plain dump scanned through a reused buffer (the byte 'C' written over it, so a kept slice would misread). */
+export function scanPlainReusing(buf: Buffer, size: number): ReturnType<PlainDumpChecker['end']> {
+  const c = new PlainDumpChecker();
+  pushReusing(buf, size, (chunk) => c.push(chunk), 0x43);
+  return c.end();
 }

@@ -21,7 +21,7 @@ import { libpqEnv, resolveConnection } from '../../src/postgres/connection.js';
 import { readInventory } from '../../src/postgres/inventory.js';
 import { findClientTools, serverMajor, toolCommand, type PgTools } from '../../src/postgres/tools.js';
 import { createDatabase, dropDatabase, withClient } from '../helpers/pg.js';
-import { walk, walkReusing } from '../helpers/walk.js';
+import { scanPlainReusing, walk, walkReusing } from '../helpers/walk.js';
 
 /** Small on purpose (every cut point of its archives is tried): each shape a completeness check must get right. */
 async function seedShapes(c: pg.Client): Promise<void> {
@@ -248,16 +248,7 @@ describe('custom archives from the real pg_dump', () => {
 });
 
 describe('plain dumps from the real pg_dump', () => {
-  function scan(buf: Buffer, size = buf.length || 1): ReturnType<PlainDumpChecker['end']> {
-    const c = new PlainDumpChecker();
-    const scratch = Buffer.alloc(size);
-    for (let i = 0; i < buf.length; i += size) {
-      const n = buf.copy(scratch, 0, i, i + size);
-      c.push(scratch.subarray(0, n));
-      scratch.fill(0x43);
-    }
-    return c.end();
-  }
+  const scan = (buf: Buffer, size = buf.length || 1): ReturnType<PlainDumpChecker['end']> => scanPlainReusing(buf, size);
 
   test('complete, fed whole or in chunks of 1 byte, 7 bytes and 64 KiB; rows counted per COPY', () => {
     const buf = archives.plain!;

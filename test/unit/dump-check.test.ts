@@ -14,7 +14,7 @@ import {
   PlainDumpChecker,
   type DumpTable,
 } from '../../src/archive/dump-check.js';
-import { walk, walkReusing } from '../helpers/walk.js';
+import { scanPlainReusing, walk, walkReusing } from '../helpers/walk.js';
 
 // ---- a small pg_dump archive writer (pg_backup_archiver.c WriteHead/WriteToc, pg_backup_custom.c) ----
 
@@ -464,15 +464,7 @@ const PLAIN = [
 ].join('');
 
 function plain(text: string | Buffer, size = 7): ReturnType<PlainDumpChecker['end']> {
-  const buf = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
-  const c = new PlainDumpChecker();
-  const scratch = Buffer.alloc(size);
-  for (let i = 0; i < buf.length; i += size) {
-    const n = buf.copy(scratch, 0, i, i + size);
-    c.push(scratch.subarray(0, n));
-    scratch.fill(0x43);
-  }
-  return c.end();
+  return scanPlainReusing(typeof text === 'string' ? Buffer.from(text, 'utf8') : text, size);
 }
 
 describe('PlainDumpChecker', () => {
